@@ -1,0 +1,290 @@
+"""The `retention` command: thin click commands over `retention.api`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from . import __version__, api, render
+from .errors import EXIT_BUG, EXIT_OK, EXIT_USAGE, PolicyError, RetentionError
+from .logconfig import configure
+
+DEFAULT_POLICIES = "policies"
+
+database_option = click.option(
+    "--database", "-d", envvar="RETENTION_DATABASE_URL", metavar="URL",
+    help="SQLAlchemy URL of the shop database (env RETENTION_DATABASE_URL), e.g. "
+         "sqlite:///shop.db, postgresql://user@host/shop, mysql://user@host/shop.")
+policies_option = click.option(
+    "--policies", "-p", "policies", envvar="RETENTION_POLICIES", multiple=True, metavar="PATH",
+    help="Policy file or directory; repeatable (env RETENTION_POLICIES; default ./policies).")
+rule_option = click.option("--rule", "rules", multiple=True, metavar="ID",
+                           help="Only this rule; repeatable.")
+
+
+def _stdout() -> Console:
+    # Off a terminal (a pipe, a file, cron mail) tables keep their full width.
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _policies(values: tuple[str, ...]) -> list[str]:
+    if not values:
+        return [DEFAULT_POLICIES]
+    out: list[str] = []
+    for value in values:  # RETENTION_POLICIES may hold several paths separated by ':'
+        out.extend(p for p in value.split(os.pathsep) if p)
+    return out
+
+
+def _need_database(database: str | None) -> str:
+    if not database:
+        raise click.UsageError("no database given: use --database URL or set "
+                               "RETENTION_DATABASE_URL")
+    return database
+
+
+def _as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO datetime",
+                                 param_hint="--as-of") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="retention")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto",
+              show_default=True, help="Log lines on stderr: JSON when not on a terminal.")
+def cli(debug: bool, log_format: str) -> None:
+    """Enforce a privacy policy's retention periods in the shop database.
+
+    \b
+    Examples:
+      retention demo
+      retention validate policies/ --database sqlite:///shop.db
+      retention plan --database sqlite:///shop.db --sql
+      retention run --database sqlite:///shop.db
+      retention audit show --database sqlite:///shop.db
+    """
+    configure(debug=debug, json_logs=None if log_format == "auto" else log_format == "json")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@policies_option
+@database_option
+def validate(paths: tuple[str, ...], policies: tuple[str, ...], database: str | None) -> int:
+    """Check policy files; with --database also against the database schema.
+
+    Prints every problem as `file:line:col: path: message` and exits 3 if there is any.
+
+    \b
+    Examples:
+      retention validate policies/
+      retention validate policies/orders.yaml --database sqlite:///shop.db
+    """
+    policy = api.validate(list(paths) or _policies(policies), database)
+    checked = " and the database schema" if database else ""
+    click.echo(f"ok: {len(policy.rules)} rules in {len(policy.categories)} categories "
+               f"from {len(policy.files)} file(s){checked}", err=True)
+    return EXIT_OK
+
+
+@cli.command()
+@policies_option
+@database_option
+@rule_option
+@click.option("--as-of", "as_of", metavar="DATE", help="Evaluate as if run at this date/time.")
+@click.option("--samples", type=click.IntRange(0, 1000), default=0,
+              help="Show this many keys due per rule.")
+@click.option("--sql", "with_sql", is_flag=True, help="Show the SQL a run would execute.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def plan(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
+         as_of: str | None, samples: int, with_sql: bool, fmt: str) -> int:
+    """Dry run: per rule, the cutoff and the rows due in every table. Changes nothing.
+
+    \b
+    Examples:
+      retention plan --database sqlite:///shop.db
+      retention plan --as-of 2027-01-01 --samples 5 --sql
+      retention plan --format json > plan.json
+    """
+    result = api.plan(_policies(policies), _need_database(database), as_of=_as_of(as_of),
+                      rule_ids=list(rules) or None, samples=samples, with_sql=with_sql)
+    if fmt == "json":
+        click.echo(render.plan_json(result))
+    else:
+        render.plan_table(result, _stdout())
+    return EXIT_OK
+
+
+@cli.command()
+@policies_option
+@database_option
+@rule_option
+@click.option("--batch-size", type=click.IntRange(1, 100_000), metavar="N",
+              help="Rows per batch/transaction (default from the policy settings, 2000).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def run(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
+        batch_size: int | None, fmt: str) -> int:
+    """Purge or anonymise every due row, in batches, recording each in the audit trail.
+
+    Needs RETENTION_SECRET (at least 32 bytes) for pseudonyms and audit key hashes.
+    Exits 0 when every rule completed, 4 when some rule failed.
+
+    \b
+    Examples:
+      retention run --database sqlite:///shop.db
+      retention run --rule guest-orders-anonymise --batch-size 500
+    """
+    result = _run_with_progress(_policies(policies), _need_database(database),
+                                list(rules) or None, batch_size)
+    if fmt == "json":
+        click.echo(render.run_json(result))
+    else:
+        render.run_table(result, _stdout())
+    return result.exit_code
+
+
+def _run_with_progress(policies: list[str], database: str, rules: list[str] | None,
+                       batch_size: int | None) -> api.RunResult:
+    if not sys.stderr.isatty():
+        return api.sweep(policies, database, rule_ids=rules, batch_size=batch_size)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                  TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_batch(rule_id: str, rows: int) -> None:
+            if rule_id not in tasks:
+                tasks[rule_id] = progress.add_task(rule_id, total=None)
+            progress.advance(tasks[rule_id], rows)
+
+        return api.sweep(policies, database, rule_ids=rules, batch_size=batch_size,
+                         on_batch=on_batch)
+
+
+@cli.group()
+def audit() -> None:
+    """Read the audit trail."""
+
+
+@audit.command("show")
+@click.argument("run_id", required=False)
+@database_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def audit_show(run_id: str | None, database: str | None, fmt: str) -> int:
+    """Summary of the last run, or of RUN_ID.
+
+    \b
+    Examples:
+      retention audit show --database sqlite:///shop.db
+      retention audit show 5f0c...-... --format json
+    """
+    summary = api.audit_show(_need_database(database), run_id)
+    if summary is None:
+        click.echo("no runs recorded" + (f" with id {run_id}" if run_id else ""), err=True)
+        return EXIT_USAGE if run_id else EXIT_OK
+    if fmt == "json":
+        from dataclasses import asdict
+
+        click.echo(json.dumps(asdict(summary), indent=2))
+    else:
+        render.audit_summary(summary, _stdout())
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write to FILE instead of stdout.")
+def schema(output: str | None) -> int:
+    """Print the JSON Schema of policy files (for editor completion and checks).
+
+    \b
+    Example:
+      retention schema -o policies/schema.json
+    """
+    from .model import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--path", type=click.Path(dir_okay=False), default="retention-demo.db",
+              show_default=True, help="Where to create the SQLite demo database.")
+@click.option("--customers", type=click.IntRange(10, 1_000_000), default=3000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@policies_option
+def demo(path: str, customers: int, seed: int, policies: tuple[str, ...]) -> int:
+    """Build a Magento-shaped SQLite shop, show the plan, run the sweep, show the audit.
+
+    Offline and deterministic. Afterwards, point plan/run at the database yourself:
+
+    \b
+      retention plan --database sqlite:///retention-demo.db
+    """
+    from .demo import run_demo
+
+    return run_demo(Path(path), customers=customers, seed=seed,
+                    policies=list(policies) or None, console=_stdout())
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = cli.main(args=args, prog_name="retention", standalone_mode=False)
+    except click.exceptions.Exit as err:
+        code = err.exit_code
+    except click.ClickException as err:
+        err.show()
+        code = err.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        code = 130
+    except PolicyError as err:
+        if debug:
+            raise
+        for issue in err.issues:
+            click.echo(str(issue), err=True)
+        click.echo(f"{len(err.issues)} problem(s) found; nothing was changed", err=True)
+        code = err.exit_code
+    except RetentionError as err:
+        if debug:
+            raise
+        click.echo(f"error: {err}", err=True)
+        code = err.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        code = 130
+    except Exception as err:
+        if debug:
+            raise
+        click.echo(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the "
+                   "traceback)", err=True)
+        code = EXIT_BUG
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,0 +1,236 @@
+"""Engines, sessions pinned to UTC, reflection of the user's schema, and dialect differences."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, OperationalError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+
+from .errors import ConfigError, DatabaseUnavailable
+
+_DEFAULT_DRIVERS = {"postgresql": "psycopg", "postgres": "psycopg", "mysql": "pymysql",
+                    "mariadb": "pymysql"}
+
+
+def normalise_url(url: str) -> sa.URL:
+    """Parse a URL, choosing the bundled driver when none is named (postgresql:// -> psycopg)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"database URL {_mask(url)!r} is not a valid SQLAlchemy URL "
+                          "(e.g. sqlite:///shop.db, postgresql://user@host/db)") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgres":
+        parsed = parsed.set(drivername="postgresql")
+        backend = "postgresql"
+    if "+" not in parsed.drivername and backend in _DEFAULT_DRIVERS:
+        parsed = parsed.set(drivername=f"{backend}+{_DEFAULT_DRIVERS[backend]}")
+    return parsed
+
+
+def _mask(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def safe_url(url: str | sa.URL) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return _mask(url)
+    return url.render_as_string(hide_password=True)
+
+
+def create_engine(url: str, *, write: bool = False, echo: bool = False) -> Engine:
+    """An engine whose sessions run in UTC; SQLite gets foreign keys on and, for writers,
+    immediate (write-locking) transactions."""
+    parsed = normalise_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {"hide_parameters": True, "echo": echo}
+    if backend == "postgresql":
+        kwargs["connect_args"] = {"options": "-c timezone=UTC", "connect_timeout": 10}
+    elif backend in ("mysql", "mariadb"):
+        kwargs["connect_args"] = {"init_command": "SET time_zone = '+00:00'",
+                                  "connect_timeout": 10, "charset": "utf8mb4"}
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as err:
+        raise ConfigError(f"no driver for {parsed.drivername!r}: {err}; install "
+                          "'retention[postgres]' or 'retention[mysql]'") from None
+    if backend == "sqlite":
+        _sqlite_transactions(engine, immediate=write)
+    return engine
+
+
+def _sqlite_transactions(engine: Engine, *, immediate: bool) -> None:
+    # pysqlite's own transaction handling defers BEGIN and cannot take the write lock up
+    # front; take over as SQLAlchemy's documentation describes.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def connect_check(engine: Engine) -> None:
+    """Open one connection, turning an unreachable server into DatabaseUnavailable (exit 75)."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except (OperationalError, SAInterfaceError) as err:
+        raise DatabaseUnavailable(
+            f"cannot connect to {safe_url(engine.url)}: {driver_reason(err)}"
+        ) from None
+
+
+def driver_reason(err: BaseException) -> str:
+    """First line of a driver error, without SQL or parameters."""
+    orig = getattr(err, "orig", None) or err
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return text[:300]
+
+
+def error_label(err: BaseException) -> str:
+    """Class and code of an error, never its message: a database's message can quote row
+    values (a duplicate key, a value too long), which must not reach logs or the audit trail."""
+    orig = getattr(err, "orig", None) or err
+    code = getattr(orig, "sqlstate", None)
+    if code is None and getattr(orig, "args", None) and isinstance(orig.args[0], int):
+        code = orig.args[0]  # MySQL error number
+    return type(orig).__name__ + (f" ({code})" if code else "")
+
+
+# --------------------------------------------------------------------------- reflection
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A declared foreign key: `table.columns` -> `referred_table.referred_columns`."""
+
+    table: str
+    columns: tuple[str, ...]
+    referred_table: str
+    referred_columns: tuple[str, ...]
+    ondelete: str  # CASCADE, SET NULL, RESTRICT, NO ACTION
+
+
+@dataclass
+class Catalog:
+    """The reflected schema, loaded lazily per table; foreign keys of all tables at once."""
+
+    engine: Engine
+    metadata: sa.MetaData = field(default_factory=sa.MetaData)
+    _names: set[str] | None = None
+    _fks: list[ForeignKey] | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def table_names(self) -> set[str]:
+        if self._names is None:
+            self._names = set(sa.inspect(self.engine).get_table_names())
+        return self._names
+
+    def has_table(self, name: str) -> bool:
+        return name in self.table_names()
+
+    def table(self, name: str) -> sa.Table:
+        if name in self.metadata.tables:
+            return self.metadata.tables[name]
+        if not self.has_table(name):
+            raise NoSuchTableError(name)
+        return sa.Table(name, self.metadata, autoload_with=self.engine, resolve_fks=False)
+
+    def primary_key(self, name: str) -> list[str]:
+        return [c.name for c in self.table(name).primary_key.columns]
+
+    def foreign_keys(self) -> list[ForeignKey]:
+        """Every declared foreign key in the schema (for cascades the database performs)."""
+        if self._fks is None and self.dialect == "sqlite":
+            self._fks = self._sqlite_foreign_keys()
+        if self._fks is None:
+            found: list[ForeignKey] = []
+            multi = sa.inspect(self.engine).get_multi_foreign_keys()
+            for (_schema, table), fks in multi.items():
+                for fk in fks:
+                    options = fk.get("options") or {}
+                    found.append(ForeignKey(
+                        table=table,
+                        columns=tuple(fk["constrained_columns"]),
+                        referred_table=fk["referred_table"],
+                        referred_columns=tuple(fk["referred_columns"]),
+                        ondelete=str(options.get("ondelete") or "NO ACTION").upper(),
+                    ))
+            self._fks = found
+        return self._fks
+
+    def _sqlite_foreign_keys(self) -> list[ForeignKey]:
+        # SQLAlchemy's SQLite reflection does not report ON DELETE of inline REFERENCES
+        # clauses; the pragma does.
+        found: list[ForeignKey] = []
+        with self.engine.connect() as conn:
+            for table in sorted(self.table_names()):
+                quoted = table.replace('"', '""')
+                rows = conn.exec_driver_sql(f'PRAGMA foreign_key_list("{quoted}")').all()
+                groups: dict[int, list[Any]] = {}
+                for row in rows:
+                    groups.setdefault(row[0], []).append(row)
+                for group in groups.values():
+                    group.sort(key=lambda r: r[1])
+                    referred = group[0][2]
+                    to = [r[4] for r in group]
+                    if any(t is None for t in to) and self.has_table(referred):
+                        to = self.primary_key(referred)
+                    found.append(ForeignKey(table, tuple(r[3] for r in group), referred,
+                                            tuple(to), str(group[0][6] or "NO ACTION").upper()))
+        return found
+
+    def referencing(self, table: str) -> list[ForeignKey]:
+        return [fk for fk in self.foreign_keys() if fk.referred_table == table]
+
+
+# --------------------------------------------------------------------------- dialects
+
+
+def key_in(columns: Sequence[sa.ColumnElement[Any]], keys: Sequence[tuple[Any, ...]],
+           dialect: str) -> sa.ColumnElement[bool]:
+    """`columns IN keys`, in the form each database executes fastest.
+
+    PostgreSQL takes one array parameter for a single column (`= ANY(:keys)`); the others get
+    an expanding IN list. Composite keys use row-value IN, which all three support.
+    """
+    if len(columns) == 1:
+        column = columns[0]
+        values = [k[0] for k in keys]
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            array = sa.bindparam(None, values, type_=ARRAY(column.type), unique=True)
+            return column == sa.any_(array)
+        return column.in_(values)
+    return sa.tuple_(*columns).in_([tuple(k) for k in keys])
+
+
+def char_length(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
+    # MySQL's LENGTH counts bytes; SQLite has no CHAR_LENGTH.
+    return sa.func.length(column) if dialect == "sqlite" else sa.func.char_length(column)
+
+
+def supports_for_update(dialect: str) -> bool:
+    # SQLite serialises writers with BEGIN IMMEDIATE instead of row locks.
+    return dialect != "sqlite"

@@ -1,0 +1,259 @@
+"""The real run: keyset batches, one short transaction per batch holding every change of the
+batch (related rows first, then the selected rows) and its audit record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from . import statements, strategies
+from .audit import AuditWriter, key_hashes
+from .compile import Cascade, CompiledRule, Node
+from .database import key_in
+from .selection import walk_cascades
+
+IN_CHUNK = 5000
+RETRIES = 3
+
+
+class ConcurrentChange(Exception):
+    """Rows changed between selection and action inside a batch; the batch is redone."""
+
+
+@dataclass
+class Count:
+    table: str
+    action: str
+    rows: int = 0
+
+
+@dataclass
+class BatchResult:
+    """What one batch changed; `keys` are the target rows deleted or anonymised."""
+
+    last: tuple[Any, ...]
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
+    counts: dict[str, Count] = field(default_factory=dict)
+
+    def add(self, label: str, table: str, action: str, rows: int) -> None:
+        self.counts.setdefault(label, Count(table, action)).rows += rows
+
+    @property
+    def changed(self) -> int:
+        return sum(c.rows for c in self.counts.values())
+
+
+@dataclass
+class RuleResult:
+    rule_id: str
+    category: str
+    table: str
+    action: str
+    cutoff: str | None
+    counts: dict[str, Count] = field(default_factory=dict)
+    batches: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(c.rows for c in self.counts.values())
+
+
+OnBatch = Callable[[str, int], None]
+
+
+def empty_counts(root: Node) -> dict[str, Count]:
+    """Every table of the rule in processing order, with nothing counted yet."""
+    return {node.label: Count(node.table.name, node.action) for node in root.walk()}
+
+
+def sweep_rule(engine: Engine, compiled: CompiledRule, audit: AuditWriter, *,
+               batch_size: int, secrets: strategies.Secrets,
+               on_batch: OnBatch | None = None) -> RuleResult:
+    """Process every due row of one rule, batch by batch, each batch in its own transaction."""
+    rule = compiled.rule
+    root = compiled.root
+    result = RuleResult(rule.id, rule.category, rule.table, root.action,
+                        compiled.cutoff.describe() if compiled.cutoff else None,
+                        counts=empty_counts(root))
+    started = time.monotonic()
+    last: tuple[Any, ...] | None = None
+    while True:
+        batch = _batch_with_retries(engine, compiled, last, batch_size, secrets, audit, result)
+        if batch is None:
+            break
+        last = batch.last
+        if batch.changed:
+            result.batches += 1
+        for label, count in batch.counts.items():
+            result.counts.setdefault(label, Count(count.table, count.action)).rows += count.rows
+        if on_batch is not None:
+            on_batch(rule.id, batch.counts[root.label].rows if root.label in batch.counts else 0)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _batch_with_retries(engine: Engine, compiled: CompiledRule, last: tuple[Any, ...] | None,
+                        batch_size: int, secrets: strategies.Secrets, audit: AuditWriter,
+                        result: RuleResult) -> BatchResult | None:
+    rule = compiled.rule
+    for attempt in range(RETRIES + 1):
+        try:
+            with engine.begin() as conn:
+                batch = _batch(conn, compiled, last, batch_size, secrets)
+                if batch is not None and batch.changed:
+                    audit.append(
+                        conn, "batch", rule_id=rule.id, category=rule.category,
+                        table_name=rule.table, action=compiled.root.action,
+                        cutoff=result.cutoff,
+                        counts={k: vars(c) for k, c in batch.counts.items()},
+                        key_hashes=key_hashes(secrets, rule.table, batch.keys),
+                    )
+                return batch
+        except ConcurrentChange:
+            if attempt == RETRIES:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return None  # pragma: no cover - the loop returns or raises
+
+
+def _batch(conn: Connection, compiled: CompiledRule, last: tuple[Any, ...] | None,
+           batch_size: int, secrets: strategies.Secrets) -> BatchResult | None:
+    root = compiled.root
+    dialect = conn.dialect.name
+    columns = _fetch_columns(root)
+    after = None if last is None else (last[0] if len(last) == 1 else sa.tuple_(*last))
+    rows = conn.execute(statements.batch_select(root, columns, after, batch_size,
+                                                dialect)).all()
+    if not rows:
+        return None
+    width = len(root.key)
+    batch = BatchResult(last=tuple(rows[-1][:width]))
+    batch.keys = _apply(conn, root, columns, rows, root.where, batch, secrets)
+    return batch
+
+
+def _fetch_columns(node: Node) -> list[sa.Column[Any]]:
+    columns = node.fetch_columns()
+    names = {c.name for c in columns}
+    for cascade in node.cascades:
+        for name in cascade.fk.referred_columns:
+            if name not in names:
+                columns.append(node.table.c[name])
+                names.add(name)
+    return columns
+
+
+def _values(columns: Sequence[sa.Column[Any]], rows: Sequence[Any],
+            names: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Distinct non-NULL tuples of the named columns, in first-seen order."""
+    index = [next(i for i, c in enumerate(columns) if c.name == n) for n in names]
+    seen: dict[tuple[Any, ...], None] = {}
+    for row in rows:
+        value = tuple(row[i] for i in index)
+        if None not in value:
+            seen.setdefault(value, None)
+    return list(seen)
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start:start + IN_CHUNK]
+
+
+def _apply(conn: Connection, node: Node, columns: list[sa.Column[Any]], rows: Sequence[Any],
+           recheck: sa.ColumnElement[bool] | None, batch: BatchResult,
+           secrets: strategies.Secrets) -> list[tuple[Any, ...]]:
+    """Children first, then this node's own action on `rows` (selected and locked in this
+    transaction). Returns the keys changed."""
+    dialect = conn.dialect.name
+    for child in node.children:
+        _child(conn, child, _values(columns, rows, [p for _c, p in child.link]), batch, secrets)
+    keys = _values(columns, rows, [c.name for c in node.key])
+    if node.action == "anonymise":
+        changed = _anonymise(conn, node, columns, rows, recheck, secrets)
+        batch.add(node.label, node.table.name, "anonymise", len(changed))
+        return changed
+    for label, cascade, cond in _batch_cascades(node, columns, rows, dialect):
+        n = conn.execute(sa.select(sa.func.count()).select_from(cascade.table)
+                         .where(cond)).scalar_one()
+        action = "cascade delete" if cascade.fk.ondelete == "CASCADE" else "cascade set null"
+        batch.add(label, cascade.table.name, action, int(n))
+    deleted = 0
+    for chunk in _chunks(keys):
+        deleted += conn.execute(statements.delete(node, key_in(node.key, chunk, dialect),
+                                                  recheck)).rowcount
+    if deleted != len(keys):
+        # a row stopped matching (or its key changed) after it was selected
+        raise ConcurrentChange(node.label)
+    batch.add(node.label, node.table.name, "delete", deleted)
+    return keys
+
+
+def _batch_cascades(node: Node, columns: list[sa.Column[Any]], rows: Sequence[Any],
+                    dialect: str) -> Iterator[tuple[str, Cascade, sa.ColumnElement[bool]]]:
+    for cascade in node.cascades:
+        referred = list(cascade.fk.referred_columns)
+        values = _values(columns, rows, referred)
+        if values:
+            own = key_in([node.table.c[c] for c in referred], values, dialect)
+            yield from walk_cascades([cascade], node.table, own, node.label)
+
+
+def _child(conn: Connection, node: Node, parent_values: list[tuple[Any, ...]],
+           batch: BatchResult, secrets: strategies.Secrets) -> None:
+    batch.add(node.label, node.table.name, node.action, 0)
+    dialect = conn.dialect.name
+    link_cols = [c for c, _p in node.link]
+    for chunk in _chunks(parent_values):
+        match = key_in(link_cols, chunk, dialect)
+        if node.action == "delete" and not node.children and not node.cascades:
+            n = conn.execute(statements.delete(node, match, node.where)).rowcount
+            batch.add(node.label, node.table.name, "delete", n)
+            continue
+        columns = _fetch_columns(node)
+        rows = conn.execute(statements.child_select(node, columns, match, dialect)).all()
+        if rows:
+            _apply(conn, node, columns, rows, node.where, batch, secrets)
+
+
+def _anonymise(conn: Connection, node: Node, columns: list[sa.Column[Any]],
+               rows: Sequence[Any], recheck: sa.ColumnElement[bool] | None,
+               secrets: strategies.Secrets) -> list[tuple[Any, ...]]:
+    position = {c.name: i for i, c in enumerate(columns)}
+    key_names = [c.name for c in node.key]
+    changed: list[tuple[Any, ...]] = []
+    params: list[dict[str, Any]] = []
+    for row in rows:
+        new_values = {}
+        for name, spec in node.strategies.items():
+            old = row[position[name]]
+            changes = old is not None and strategies.changes(spec, old, secrets)
+            new_values[name] = strategies.transform(spec, old, secrets) if changes else old
+        if any(new_values[n] != row[position[n]] for n in node.strategies):
+            key = tuple(row[position[k]] for k in key_names)
+            changed.append(key)
+            param = {f"k_{k}": v for k, v in zip(key_names, key, strict=True)}
+            param.update({f"v_{n}": v for n, v in new_values.items()})
+            params.append(param)
+    if not changed:
+        return changed
+    dialect = conn.dialect.name
+    updated = 0
+    if statements.set_based(node):
+        for chunk in _chunks(changed):
+            updated += conn.execute(statements.set_update(node, key_in(node.key, chunk, dialect),
+                                                          recheck)).rowcount
+    else:
+        stmt = statements.row_update(node, recheck)
+        for chunk in _chunks(params):
+            updated += conn.execute(stmt, chunk).rowcount
+    if updated != len(changed):
+        raise ConcurrentChange(node.label)
+    return changed
