@@ -11,9 +11,18 @@ from typing import Any
 
 import click
 from rich.console import Console
+from sqlalchemy import exc as sa_exc
 
 from . import __version__, api, render
-from .errors import EXIT_BUG, EXIT_OK, EXIT_USAGE, PolicyError, RetentionError
+from .database import error_label
+from .errors import (
+    EXIT_BUG,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    PolicyError,
+    RetentionError,
+)
 from .logconfig import configure
 
 DEFAULT_POLICIES = "policies"
@@ -281,6 +290,18 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         code = 130
+    except sa_exc.OperationalError as err:
+        if debug:
+            raise
+        click.echo(f"error: database unavailable: {error_label(err)}", err=True)
+        code = EXIT_UNAVAILABLE
+    except sa_exc.SQLAlchemyError as err:
+        if debug:
+            raise
+        # A database message can quote row values; print the error's class and code only.
+        click.echo(f"internal error: {error_label(err)} (rerun with --debug for details)",
+                   err=True)
+        code = EXIT_BUG
     except Exception as err:
         if debug:
             raise
