@@ -193,7 +193,12 @@ def _run_with_progress(policies: list[str], database: str, rules: list[str] | No
 
 @cli.group()
 def audit() -> None:
-    """Read the audit trail."""
+    """Read the audit trail.
+
+    \b
+    Examples:
+      retention audit show --database sqlite:///shop.db
+    """
 
 
 @audit.command("show")
@@ -251,15 +256,18 @@ def schema(output: str | None) -> int:
 def demo(path: str, customers: int, seed: int, policies: tuple[str, ...]) -> int:
     """Build a Magento-shaped SQLite shop, show the plan, run the sweep, show the audit.
 
-    Offline and deterministic. Afterwards, point plan/run at the database yourself:
+    Offline and deterministic. Afterwards, point plan/run at the database yourself.
 
     \b
+    Examples:
+      retention demo
+      retention demo --customers 10000 --path /tmp/shop.db
       retention plan --database sqlite:///retention-demo.db
     """
     from .demo import run_demo
 
-    return run_demo(Path(path), customers=customers, seed=seed,
-                    policies=list(policies) or None, console=_stdout())
+    return int(run_demo(Path(path), customers=customers, seed=seed,
+                    policies=list(policies) or None, console=_stdout()))
 
 
 def main(argv: list[str] | None = None) -> None:

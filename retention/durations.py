@@ -15,10 +15,14 @@ _UNITS = {
     "hour": "hours", "hours": "hours", "h": "hours",
     "minute": "minutes", "minutes": "minutes", "min": "minutes",
 }
-_PART = re.compile(r"(\d+)\s*([a-z]+)")
+
+# Longer periods cannot be subtracted from today within datetime's range (year 1..9999).
+MAX_YEARS = 1000
+_N = r"(\d{1,9})"  # nine digits at most: longer numbers are typos, not periods
 _ISO = re.compile(
-    r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?)?$"
+    rf"^P(?!$)(?:{_N}Y)?(?:{_N}M)?(?:{_N}W)?(?:{_N}D)?(?:T(?=\d)(?:{_N}H)?(?:{_N}M)?)?$"
 )
+_PART = re.compile(rf"{_N}\s*([a-z]+)")
 
 
 @dataclass(frozen=True, order=True)
@@ -35,7 +39,7 @@ class Duration:
         return not (self.years or self.months or self.days or self.hours or self.minutes)
 
     def approx_days(self) -> float:
-        """Length in days, months counted as 30.44 days; for comparing periods, never for cutoffs."""
+        """Length in days, months as 30.44 days; for comparing periods, never for cutoffs."""
         return (
             self.years * 365.25 + self.months * 30.44 + self.days
             + self.hours / 24 + self.minutes / 1440
@@ -64,6 +68,17 @@ def parse_duration(text: str) -> Duration:
 
     Raises ValueError with a message suitable for a policy error.
     """
+    duration = _parse(text)
+    if duration is None:
+        raise ValueError(
+            f"{text!r} is not a duration (try '3 years', '18 months', '90 days' or 'P3Y')"
+        )
+    if duration.approx_days() > MAX_YEARS * 365.25:
+        raise ValueError(f"{text!r} is longer than {MAX_YEARS} years")
+    return duration
+
+
+def _parse(text: str) -> Duration | None:
     raw = text.strip()
     iso = _ISO.match(raw.upper())
     if iso:
@@ -85,7 +100,7 @@ def parse_duration(text: str) -> Duration:
             weeks = fields.pop("weeks", 0)
             fields["days"] = fields.get("days", 0) + 7 * weeks
             return Duration(**fields)
-    raise ValueError(f"{text!r} is not a duration (try '3 years', '18 months', '90 days' or 'P3Y')")
+    return None
 
 
 def add_months(moment: datetime, months: int) -> datetime:

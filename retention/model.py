@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -11,7 +10,11 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -26,6 +29,9 @@ Identifier = Annotated[
     Field(pattern=IDENT_RE, description="A table or column name as the database spells it."),
 ]
 Scalar = str | int | float | bool | None
+# pydantic moves the key pattern of `dict[Identifier, ...]` into patternProperties, which leaves
+# other keys unchecked; propertyNames holds them to the pattern too.
+IDENT_KEYS: dict[str, Any] = {"propertyNames": {"pattern": IDENT_RE}}
 
 
 class _Model(BaseModel):
@@ -58,7 +64,7 @@ class ColumnCondition(_Model):
     """Compare a column of the current table with a bound value."""
 
     column: Identifier
-    op: ComparisonOp | SetOp | NullOp
+    op: Literal[ComparisonOp, SetOp, NullOp]  # one Literal: one error listing every op
     value: Scalar | list[Scalar] = None
 
     @model_validator(mode="after")
@@ -83,7 +89,8 @@ class Link(_Model):
 
     table: Identifier
     on: dict[Identifier, Identifier] = Field(
-        description="Pairs `other_table_column: current_table_column`.", min_length=1
+        description="Pairs `other_table_column: current_table_column`.", min_length=1,
+        json_schema_extra=IDENT_KEYS,
     )
     where: Condition | None = None
 
@@ -143,7 +150,10 @@ _TaggedCondition = Annotated[
     ),
 ]
 # A bare list of conditions means "all of them".
-Condition = Annotated[_TaggedCondition, BeforeValidator(_list_as_all)]
+Condition = Annotated[
+    _TaggedCondition,
+    BeforeValidator(_list_as_all, json_schema_input_type=_TaggedCondition | list[_TaggedCondition]),
+]
 
 
 # --------------------------------------------------------------------------- expiry
@@ -154,13 +164,19 @@ def _duration(value: Any) -> Any:
         return parse_duration(value)
     if isinstance(value, Duration):
         return value
-    raise ValueError(f"{value!r} is not a duration (try '3 years', '18 months', '90 days', 'P3Y')")
+    raise ValueError(
+        f"{value!r} is not a duration (try '3 years', '18 months', '90 days' or 'P3Y')"
+    )
 
 
 DurationText = Annotated[
     Duration,
     BeforeValidator(_duration),
-    Field(json_schema_extra={"type": "string", "examples": ["3 years", "18 months", "P3Y"]}),
+    WithJsonSchema({
+        "type": "string",
+        "description": "A period: '90 days', '18 months', '1 year 6 months', or ISO 8601 'P3Y'.",
+        "examples": ["3 years", "18 months", "P3Y"],
+    }),
 ]
 
 
@@ -205,7 +221,8 @@ class NullStrategy(_Model):
 
 class FixedStrategy(_Model):
     strategy: Literal["fixed"]
-    value: str | int | float
+    # strict: YAML `true` must not turn into 1
+    value: StrictStr | StrictInt | StrictFloat
 
 
 class HmacStrategy(_Model):
@@ -269,11 +286,18 @@ _TaggedStrategy = Annotated[
     Field(discriminator="strategy"),
 ]
 # `column: ~` means null; `column: hmac` is the strategy with its defaults.
-Strategy = Annotated[_TaggedStrategy, BeforeValidator(_strategy_shorthand)]
+_StrategyShorthand = Literal[
+    "null", "hmac", "mask", "email_domain", "truncate_date", "round", "postcode_prefix"
+]  # every strategy but 'fixed', which needs a value
+Strategy = Annotated[
+    _TaggedStrategy,
+    BeforeValidator(_strategy_shorthand,
+                    json_schema_input_type=_TaggedStrategy | _StrategyShorthand | None),
+]
 
 
 class Anonymise(_Model):
-    anonymise: dict[Identifier, Strategy] = Field(min_length=1)
+    anonymise: dict[Identifier, Strategy] = Field(min_length=1, json_schema_extra=IDENT_KEYS)
 
 
 def _action_kind(value: Any) -> str | None:
@@ -285,7 +309,8 @@ def _action_kind(value: Any) -> str | None:
 
 
 Action = Annotated[
-    Annotated[Literal["delete"], Tag("delete-action")] | Annotated[Anonymise, Tag("anonymise-action")],
+    Annotated[Literal["delete"], Tag("delete-action")]
+    | Annotated[Anonymise, Tag("anonymise-action")],
     Discriminator(
         _action_kind,
         custom_error_type="action",
@@ -302,7 +327,8 @@ class Related(_Model):
 
     table: Identifier
     on: dict[Identifier, Identifier] = Field(
-        min_length=1, description="Pairs `this_table_column: parent_table_column`."
+        min_length=1, description="Pairs `this_table_column: parent_table_column`.",
+        json_schema_extra=IDENT_KEYS,
     )
     key: list[Identifier] | None = None
     where: Condition | None = None

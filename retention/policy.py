@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,9 @@ def load_policy(paths: Sequence[str | Path]) -> Policy:
     parsed: list[tuple[Source, PolicyFile]] = []
     digest = hashlib.sha256()
     for file in files:
-        text = file.read_text(encoding="utf-8")
+        text = _read(file, issues)
+        if text is None:
+            continue
         digest.update(f"{file.name}\0{len(text)}\0".encode() + text.encode())
         try:
             source = load_source(text, str(file))
@@ -97,8 +99,28 @@ def load_policy(paths: Sequence[str | Path]) -> Policy:
             issues.extend(_translate(source, err))
     issues.extend(_cross_check(sources))
     if issues:
+        order = {str(f): i for i, f in enumerate(files)}  # reading order: file, line, column
+        issues.sort(key=lambda i: (order.get(i.file, len(order)), i.line, i.column))
         raise PolicyError(issues)
     return _merge(files, digest.hexdigest(), parsed)
+
+
+def _read(file: Path, issues: list[Issue]) -> str | None:
+    """The file's text, or None after adding an issue when it cannot be read as UTF-8."""
+    try:
+        raw = file.read_bytes()
+    except OSError as err:
+        issues.append(Issue(str(file), 1, 1, "", f"cannot read the file: {err.strerror}"))
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        line_start = raw.rfind(b"\n", 0, err.start) + 1
+        column = len(raw[line_start:err.start].decode("utf-8")) + 1  # valid up to the byte
+        issues.append(Issue(str(file), line, column, "",
+                            f"byte 0x{raw[err.start]:02x} is not UTF-8; save the file as UTF-8"))
+        return None
 
 
 def _merge(files: list[Path], digest: str, parsed: list[tuple[Source, PolicyFile]]) -> Policy:
@@ -134,7 +156,8 @@ def _cross_check(parsed: list[Source]) -> Iterable[Issue]:
                 yield source.issue(("categories", i, "id"),
                                    f"duplicate category id {cat_id!r} (first defined at "
                                    f"{seen_categories[cat_id]})")
-            seen_categories.setdefault(cat_id, f"{source.file}:{source.locate(('categories', i))[0]}")
+            line = source.locate(("categories", i))[0]
+            seen_categories.setdefault(cat_id, f"{source.file}:{line}")
     for source in parsed:
         data = source.data if isinstance(source.data, dict) else {}
         for i, rule in _items(data, "rules"):
@@ -173,13 +196,13 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[tuple[int | str, 
     """
     path: list[int | str] = []
     node = data
-    loc = tuple(s for s in loc if not (isinstance(s, str) and s.endswith(("-condition", "-action"))))
+    loc = tuple(s for s in loc
+                if not (isinstance(s, str) and s.endswith(("-condition", "-action"))))
     for i, step in enumerate(loc):
         last = i == len(loc) - 1
-        if isinstance(node, dict) and step in node:
-            path.append(step)
-            node = node[step]
-        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+        in_dict = isinstance(node, dict) and step in node
+        in_list = isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+        if in_dict or in_list:
             path.append(step)
             node = node[step]
         elif last:
@@ -188,15 +211,34 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[tuple[int | str, 
     return tuple(path), False
 
 
+# Type errors pydantic reports once per member of a union (`value: str | int | ...`), merged
+# into one issue per place.
+_TYPE_WORDS = {
+    "string_type": "a string", "int_type": "an integer", "float_type": "a number",
+    "bool_type": "a boolean", "list_type": "a list", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping",
+}
+
+
 def _translate(source: Source, err: ValidationError) -> list[Issue]:
     issues: list[Issue] = []
     seen: set[tuple[int, int, str]] = set()
+    type_errors: dict[tuple[int | str, ...], tuple[int, list[str], Any]] = {}
     for e in err.errors(include_url=False):
-        path, absent = _data_path(source.data, tuple(e["loc"]))
+        loc = tuple(e["loc"])
+        at_key = loc[-1:] == ("[key]",)  # a mapping key itself is wrong, not its value
+        path, absent = _data_path(source.data, loc[:-1] if at_key else loc)
         kind = e["type"]
         value = e.get("input")
-        at_key = False
-        if kind == "extra_forbidden":
+        if absent and kind != "missing":
+            path = path[:-1]  # the name of a union member pydantic tried, not a key
+        if kind in _TYPE_WORDS:
+            if path in type_errors:
+                type_errors[path][1].append(_TYPE_WORDS[kind])
+                continue
+            type_errors[path] = (len(issues), [_TYPE_WORDS[kind]], value)
+            message = f"wrong type at {path}"  # replaced below once every member is known
+        elif kind == "extra_forbidden":
             key = str(path[-1])
             message = f"unknown key {key!r}" + (_did_you_mean(key, _KNOWN_KEYS) or
                                                 "; see docs/policy-language.md for the keys")
@@ -221,6 +263,8 @@ def _translate(source: Source, err: ValidationError) -> list[Issue]:
         elif kind == "literal_error":
             expected = e.get("ctx", {}).get("expected", "")
             message = f"{value!r} is not allowed here; expected {expected}"
+            if expected == "'delete'":  # a string where an action goes
+                message += " or {anonymise: {column: strategy, ...}}"
         elif kind in ("value_error", "assertion_error"):
             message = str(e.get("ctx", {}).get("error", e["msg"]))
         elif kind in ("condition", "action"):
@@ -232,6 +276,9 @@ def _translate(source: Source, err: ValidationError) -> list[Issue]:
         if marker not in seen:  # unions can report one problem twice
             seen.add(marker)
             issues.append(issue)
+    for index, words, value in type_errors.values():
+        expected = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+        issues[index] = replace(issues[index], message=f"expected {expected} (got {_short(value)})")
     return issues
 
 

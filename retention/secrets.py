@@ -18,12 +18,17 @@ def load_secrets(env: Mapping[str, str] | None = None) -> Secrets:
     """Derive the pseudonym and audit keys; refuse a missing or short secret (exit 3)."""
     env = os.environ if env is None else env
     secret: bytes | None = None
+    source = SECRET_ENV
     if env.get(SECRET_FILE_ENV):
         path = Path(env[SECRET_FILE_ENV])
+        source = f"the secret in {SECRET_FILE_ENV} ({path})"
         try:
             secret = path.read_bytes().rstrip(b"\r\n")
         except OSError as err:
             raise ConfigError(f"{SECRET_FILE_ENV}: cannot read {path}: {err.strerror}") from None
+        if not secret:
+            raise ConfigError(f"{SECRET_FILE_ENV}: {path} is empty; put a secret of at least "
+                              f"{MIN_SECRET_BYTES} bytes in it (e.g. openssl rand -hex 32)")
     elif env.get(SECRET_ENV):
         secret = env[SECRET_ENV].encode()
     if not secret:
@@ -33,6 +38,6 @@ def load_secrets(env: Mapping[str, str] | None = None) -> Secrets:
             f"32), or point {SECRET_FILE_ENV} at a file)"
         )
     if len(secret) < MIN_SECRET_BYTES:
-        raise ConfigError(f"{SECRET_ENV} is {len(secret)} bytes long; at least "
+        raise ConfigError(f"{source} is {len(secret)} bytes long; at least "
                           f"{MIN_SECRET_BYTES} are required")
     return Secrets.from_secret(secret)

@@ -64,8 +64,7 @@ def transform(spec: Strategy, value: Any, secrets: Secrets | None) -> Any:
     if isinstance(spec, MaskStrategy):
         return mask(str(value), spec.keep_first, spec.keep_last, spec.char)
     if isinstance(spec, EmailDomainStrategy):
-        text = str(value)
-        return text if text.startswith("@") else "@" + text.rpartition("@")[2].strip()
+        return email_domain(str(value))
     if isinstance(spec, TruncateDateStrategy):
         return truncate_date(value, spec.to)
     if isinstance(spec, RoundStrategy):
@@ -88,6 +87,15 @@ def mask(text: str, keep_first: int, keep_last: int, char: str) -> str:
         return char * len(text)
     tail = text[len(text) - keep_last:] if keep_last else ""
     return text[:keep_first] + char * (len(text) - keep_first - keep_last) + tail
+
+
+def email_domain(text: str) -> str:
+    """'@domain' of an address; a value without '@' has no domain to keep and becomes '@'."""
+    if text.startswith("@"):
+        return text
+    _local, at, domain = text.rpartition("@")
+    # without '@' rpartition puts the whole value in `domain`: a name or a phone number
+    return "@" + domain.strip() if at else "@"
 
 
 def truncate_date(value: Any, to: str) -> Any:

@@ -3,7 +3,8 @@
 PyYAML's constructors drop marks, keep the last of duplicate keys silently, and resolve YAML 1.1
 scalars (`no` -> False, `1:30` -> 90, `2024-01-01` -> date). This reader composes the node tree
 itself, rejects duplicate keys, and resolves plain scalars by the YAML 1.2 core schema only
-(null, true/false, integers, floats); everything else stays a string.
+(null, true/false, integers, floats); everything else stays a string, and so does a value tagged
+`!!str` (`!!str 0752`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .errors import Issue
 
 Path = tuple[str | int, ...]
 
-_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+_INT = re.compile(r"^[-+]?[0-9]+$")  # YAML 1.2 core: '012' is 12 (1.1 read it as octal)
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 
 
@@ -72,13 +73,24 @@ class YamlIssues(Exception):
         super().__init__("; ".join(map(str, issues)))
 
 
+_PLAIN = "tag:retention,plain"  # an untagged plain scalar, resolved by `_scalar`
+_CORE_TAGS = frozenset({_PLAIN} | {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool",
+                                                                     "null")})
+
+
+class _Loader(yaml.SafeLoader):
+    """Marks untagged plain scalars instead of resolving them by YAML 1.1 rules, so that an
+    explicit tag (`!!str 0752`) can be told apart from an implicit one."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _PLAIN
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]  # untyped stub
+
+
 def _scalar(node: yaml.ScalarNode) -> Any:
     value = node.value
-    if node.style is not None:  # quoted or block scalar: always a string
-        return value
-    if node.tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-                        "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
-                        "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:merge"):
+    if node.tag not in _CORE_TAGS:  # quoted, block, `!!str` or an unknown tag: a string
         return value
     if value in ("", "~", "null", "Null", "NULL"):
         return None
@@ -93,17 +105,29 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return value
 
 
+def _syntax_issue(err: yaml.MarkedYAMLError, file: str) -> Issue:
+    mark = err.problem_mark or err.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = err.problem or err.context or "invalid YAML"
+    context, start = err.context, err.context_mark
+    if context and problem.startswith("but "):  # "expected a single document ..., but found"
+        problem = f"{context}, {problem}"
+    elif context and start is not None and err.problem and (start.line + 1, start.column + 1) \
+            != (line, col):
+        # an unclosed bracket or quote is reported where the text ends; say where it opened
+        problem += f" ({context} started at line {start.line + 1}, column {start.column + 1})"
+    return Issue(file, line, col, "", f"YAML syntax: {problem}")
+
+
 def load_source(text: str, file: str) -> Source:
     """Parse one YAML document; raise YamlIssues for syntax errors and duplicate keys."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = err.problem or err.context or "invalid YAML"
-        raise YamlIssues([Issue(file, line, col, "", f"YAML syntax: {problem}")]) from None
+        raise YamlIssues([_syntax_issue(err, file)]) from None
     source = Source(file=file, data=None)
     issues: list[Issue] = []
+    duplicates: list[tuple[Path, tuple[int, int], str]] = []
 
     def build(node: yaml.Node, path: Path) -> Any:
         source.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -122,9 +146,9 @@ def load_source(text: str, file: str) -> Source:
                     continue
                 key = str(key) if not isinstance(key, str) else key
                 if key in result:
-                    issues.append(Issue(
-                        file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                        ".".join(str(p) for p in (*path, key)),
+                    duplicates.append((
+                        (*path, key),
+                        (key_node.start_mark.line + 1, key_node.start_mark.column + 1),
                         f"duplicate key {key!r} (first given on line "
                         f"{source.key_marks[(*path, key)][0]}); remove one of them",
                     ))
@@ -136,6 +160,9 @@ def load_source(text: str, file: str) -> Source:
         return None  # pragma: no cover - composer yields only the three node kinds
 
     source.data = build(root, ()) if root is not None else None
+    for path, (line, column), message in duplicates:  # named like validation errors
+        issues.append(Issue(file, line, column, source.readable(path), message))
     if issues:
+        issues.sort(key=lambda i: (i.line, i.column))
         raise YamlIssues(issues)
     return source

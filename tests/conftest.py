@@ -30,20 +30,17 @@ def _server_url(backend: str) -> str:
 
 
 def wipe(engine: sa.Engine) -> None:
-    """Drop every table, whatever its foreign keys."""
-    meta = sa.MetaData()
-    meta.reflect(engine)
+    """Drop every table, whatever its foreign keys (even ones naming a missing table)."""
+    names = sa.inspect(engine).get_table_names()
     with engine.begin() as conn:
         if engine.dialect.name in ("mysql", "mariadb"):
             conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
-            for table in meta.sorted_tables:
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS `{table.name}`")
+            for name in names:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS `{name}`")
             conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
-        elif engine.dialect.name == "postgresql":
-            for table in meta.sorted_tables:
-                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table.name}" CASCADE')
         else:
-            meta.drop_all(conn)
+            for name in names:
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
 
 
 @dataclass
