@@ -17,7 +17,8 @@ from rich.console import Console
 
 from retention import api
 from retention.cli import cli
-from retention.demo import DEMO_SECRET, build_demo_database, generate, run_demo
+from retention.demo import build_demo_database, run_demo
+from retention.demo_data import DEMO_SECRET, generate
 from retention.durations import add_months
 from retention.errors import ConfigError
 from retention.secrets import SECRET_ENV, SECRET_FILE_ENV
