@@ -53,6 +53,10 @@ class Cascade:
     table: sa.Table
     children: list[Cascade] = field(default_factory=list)
 
+    @property
+    def action(self) -> str:
+        return "cascade delete" if self.fk.ondelete == "CASCADE" else "cascade set null"
+
 
 @dataclass
 class Node:
@@ -179,19 +183,22 @@ def _attach_cascades(node: Node, catalog: Catalog) -> None:
     for child in node.children:
         _attach_cascades(child, catalog)
     if node.action == "delete":
-        covered = {(c.table.name, tuple(col.name for col, _ in c.link)) for c in node.children}
+        # a foreign key handled as `related` is no cascade; `on` may list its pairs in any order
+        covered = {(c.table.name, frozenset((col.name, p) for col, p in c.link))
+                   for c in node.children}
         node.cascades = _cascades(node.table.name, catalog, covered, depth=0)
 
 
-def _cascades(table: str, catalog: Catalog, covered: set[tuple[str, tuple[str, ...]]],
-              depth: int) -> list[Cascade]:
-    found = []
+def _cascades(table: str, catalog: Catalog,
+              covered: set[tuple[str, frozenset[tuple[str, str]]]], depth: int) -> list[Cascade]:
+    found: list[Cascade] = []
     if depth > 10:  # a cycle of cascading keys; the plan lists the first ten levels
         return found
     for fk in catalog.referencing(table):
         if fk.ondelete not in ("CASCADE", "SET NULL", "SET DEFAULT"):
             continue
-        if (fk.table, fk.columns) in covered or not catalog.has_table(fk.table):
+        pairs = frozenset(zip(fk.columns, fk.referred_columns, strict=True))
+        if (fk.table, pairs) in covered or not catalog.has_table(fk.table):
             continue
         child_table = catalog.table(fk.table)
         cascade = Cascade(fk, child_table)
@@ -204,7 +211,7 @@ def _cascades(table: str, catalog: Catalog, covered: set[tuple[str, tuple[str, .
 # --------------------------------------------------------------------------- conditions
 
 
-def condition(cond: Condition, table: sa.Table | sa.Alias, catalog: Catalog,
+def condition(cond: Condition, table: sa.FromClause, catalog: Catalog,
               level: int = 1) -> sa.ColumnElement[bool]:
     """SQL for a structured filter; linked tables are aliased `<table>_<level>`."""
     if isinstance(cond, ColumnCondition):
@@ -241,19 +248,19 @@ def cutoff_value(expiry: Expiry, column: sa.Column[Any], cutoff: Cutoff, dialect
     moment = cutoff.moment.astimezone(UTC)
     ctype = column.type
     if expiry.epoch == "seconds":
-        return int(moment.timestamp()) if not cutoff.strict or moment.microsecond == 0 \
+        seconds = int(moment.timestamp()) if not cutoff.strict or moment.microsecond == 0 \
             else int(moment.timestamp()) + 1
+        # BIGINT whatever the column: a 32-bit column compared with a cutoff past 2038 must
+        # not overflow (PostgreSQL casts the parameter to the column type otherwise)
+        return sa.bindparam(None, seconds, type_=sa.BigInteger())
     if isinstance(ctype, sa.DateTime):
         if getattr(ctype, "timezone", False):
             return moment
         local = moment.astimezone(ZoneInfo(expiry.timezone)) if expiry.timezone else moment
         naive = local.replace(tzinfo=None)
         if dialect == "sqlite":
-            # SQLite stores text; compare in the ISO form the column is written in
-            text = naive.strftime("%Y-%m-%d %H:%M:%S")
-            if naive.microsecond:
-                text += f".{naive.microsecond:06d}"
-            return sa.bindparam(None, text, type_=sa.String())
+            return sa.bindparam(None, _sqlite_datetime_text(naive, cutoff.strict),
+                                type_=sa.String())
         return naive
     if isinstance(ctype, sa.Date):
         day = moment.date()
@@ -261,6 +268,22 @@ def cutoff_value(expiry: Expiry, column: sa.Column[Any], cutoff: Cutoff, dialect
             return sa.bindparam(None, day.isoformat(), type_=sa.String())
         return day
     raise TypeError(f"column {column.name!r} is not a date/time column")
+
+
+def _sqlite_datetime_text(naive: datetime, strict: bool) -> str:
+    """The cutoff as text that compares right with both forms SQLite columns hold:
+    'YYYY-MM-DD HH:MM:SS' (CURRENT_TIMESTAMP, most applications) and
+    'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy).
+
+    A shorter string sorts before its extensions, so `<=` takes the full six-digit fraction
+    (a row at exactly the cutoff, in either form, is due) and `<` the shortest form (neither
+    form of a row at exactly the cutoff is due).
+    """
+    text = naive.strftime("%Y-%m-%d %H:%M:%S")
+    fraction = f"{naive.microsecond:06d}"
+    if strict:
+        fraction = fraction.rstrip("0")
+    return f"{text}.{fraction}" if fraction else text
 
 
 def describe_key(node: Node) -> str:

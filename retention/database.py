@@ -43,9 +43,10 @@ def safe_url(url: str | sa.URL) -> str:
     """The URL with its password hidden, for messages and logs."""
     if isinstance(url, str):
         try:
-            url = make_url(url)
+            parsed = make_url(url)
         except ArgumentError:
             return _mask(url)
+        return parsed.render_as_string(hide_password=True)
     return url.render_as_string(hide_password=True)
 
 

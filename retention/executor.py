@@ -15,14 +15,29 @@ from . import statements, strategies
 from .audit import AuditWriter, key_hashes
 from .compile import Cascade, CompiledRule, Node
 from .database import key_in
+from .errors import RetentionError
 from .selection import walk_cascades
 
 IN_CHUNK = 5000
 RETRIES = 3
 
 
-class ConcurrentChange(Exception):
-    """Rows changed between selection and action inside a batch; the batch is redone."""
+class ConcurrentChange(RetentionError):
+    """Rows changed between selection and action inside a batch; the batch is redone, and the
+    rule fails (the run goes on with the next rule) when that keeps happening."""
+
+
+class KeyNotUnique(RetentionError):
+    """More rows changed than keys were selected: the key columns do not identify one row."""
+
+
+def _check_rowcount(node: Node, changed: int, expected: int) -> None:
+    if changed > expected:
+        raise KeyNotUnique(f"{node.label}: key ({', '.join(c.name for c in node.key)}) is "
+                           "not unique; name columns that identify one row with 'key'")
+    if changed < expected:
+        # a row stopped matching (or its key changed) after it was selected
+        raise ConcurrentChange(node.label)
 
 
 @dataclass
@@ -69,8 +84,21 @@ OnBatch = Callable[[str, int], None]
 
 
 def empty_counts(root: Node) -> dict[str, Count]:
-    """Every table of the rule in processing order, with nothing counted yet."""
-    return {node.label: Count(node.table.name, node.action) for node in root.walk()}
+    """Every table of the rule, database cascades included, in the order the plan lists them,
+    with nothing counted yet (so that a run reports every table the plan does)."""
+    counts: dict[str, Count] = {}
+
+    def cascades(items: list[Cascade], label: str) -> None:
+        for cascade in items:
+            here = f"{label} > {cascade.table.name}"
+            counts.setdefault(here, Count(cascade.table.name, cascade.action))
+            cascades(cascade.children, here)
+
+    for node in root.walk():
+        counts.setdefault(node.label, Count(node.table.name, node.action))
+        if node.action == "delete":
+            cascades(node.cascades, node.label)
+    return counts
 
 
 def sweep_rule(engine: Engine, compiled: CompiledRule, audit: AuditWriter, *,
@@ -183,15 +211,12 @@ def _apply(conn: Connection, node: Node, columns: list[sa.Column[Any]], rows: Se
     for label, cascade, cond in _batch_cascades(node, columns, rows, dialect):
         n = conn.execute(sa.select(sa.func.count()).select_from(cascade.table)
                          .where(cond)).scalar_one()
-        action = "cascade delete" if cascade.fk.ondelete == "CASCADE" else "cascade set null"
-        batch.add(label, cascade.table.name, action, int(n))
+        batch.add(label, cascade.table.name, cascade.action, int(n))
     deleted = 0
     for chunk in _chunks(keys):
         deleted += conn.execute(statements.delete(node, key_in(node.key, chunk, dialect),
                                                   recheck)).rowcount
-    if deleted != len(keys):
-        # a row stopped matching (or its key changed) after it was selected
-        raise ConcurrentChange(node.label)
+    _check_rowcount(node, deleted, len(keys))
     batch.add(node.label, node.table.name, "delete", deleted)
     return keys
 
@@ -254,6 +279,5 @@ def _anonymise(conn: Connection, node: Node, columns: list[sa.Column[Any]],
         stmt = statements.row_update(node, recheck)
         for chunk in _chunks(params):
             updated += conn.execute(stmt, chunk).rowcount
-    if updated != len(changed):
-        raise ConcurrentChange(node.label)
+    _check_rowcount(node, updated, len(changed))
     return changed

@@ -82,11 +82,9 @@ def plan_rule(conn: Connection, compiled: CompiledRule, *, samples: int = 0,
         if node.action == "delete":
             for label, cascade, ccond in walk_cascades(node.cascades, node.table, cond,
                                                        node.label):
-                action = "cascade delete" if cascade.fk.ondelete == "CASCADE" else \
-                    "cascade set null"
                 n = conn.execute(sa.select(sa.func.count()).select_from(cascade.table)
                                  .where(ccond)).scalar_one()
-                counts.append(TableCount(label, cascade.table.name, action, int(n)))
+                counts.append(TableCount(label, cascade.table.name, cascade.action, int(n)))
     keys: tuple[tuple[Any, ...], ...] = ()
     if samples:
         root = compiled.root

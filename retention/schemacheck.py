@@ -26,16 +26,41 @@ from .policy import Policy
 Path = tuple[str | int, ...]
 
 
+class KeyPath(tuple[str | int, ...]):
+    """A path whose last step is a mapping key that is itself at fault (a missing column on the
+    left of `on`, or under `anonymise`): reported at the key, not at its value."""
+
+
 def check_schema(policy: Policy, catalog: Catalog, rule_ids: list[str] | None = None) -> None:
     """Raise PolicyError listing every way the policy does not fit the database."""
     issues: list[Issue] = []
     for rule in policy.rules:
         if rule_ids is not None and rule.id not in rule_ids:
             continue
+        source, index = policy.origins[rule.id]
         for path, message in _rule_problems(rule, catalog):
-            issues.append(policy.issue(rule.id, path, message))
+            where = ("rules", index, *_as_written(source.data["rules"][index], path))
+            issues.append(source.issue(where, message, at_key=isinstance(path, KeyPath)))
     if issues:
         raise PolicyError(issues)
+
+
+def _as_written(data: Any, path: Path) -> Path:
+    """The model's path as the YAML spells it: a bare list of conditions is the model's
+    `{all: [...]}`, so its 'all' step does not exist in the file."""
+    out: list[str | int] = []
+    node = data
+    for step in path:
+        if step == "all" and isinstance(node, list):
+            continue
+        out.append(step)
+        if isinstance(node, dict):
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+        else:
+            node = None
+    return tuple(out)
 
 
 def _rule_problems(rule: Rule, catalog: Catalog) -> Iterator[tuple[Path, str]]:
@@ -79,7 +104,7 @@ def _key_problems(table: sa.Table, key: list[str] | None, catalog: Catalog,
                   path: Path) -> Iterator[tuple[Path, str]]:
     if key is None:
         if not catalog.primary_key(table.name):
-            yield path[:-1] or ("table",), (
+            yield (*path[:-1], "table"), (
                 f"table {table.name!r} has no primary key; name its key columns with 'key'")
         return
     for i, name in enumerate(key):
@@ -106,7 +131,7 @@ def _condition_problems(cond: Condition, table: sa.Table, catalog: Catalog,
         other = catalog.table(link.table)
         for other_col, this_col in link.on.items():
             if other_col not in other.c:
-                yield (*path, key, "on", other_col), _no_column(other, other_col)
+                yield KeyPath((*path, key, "on", other_col)), _no_column(other, other_col)
             if this_col not in table.c:
                 yield (*path, key, "on", other_col), _no_column(table, this_col)
         if link.where is not None:
@@ -119,7 +144,7 @@ def _action_problems(action: Any, table: sa.Table, path: Path) -> Iterator[tuple
     for name, spec in action.anonymise.items():
         where = (*path, "action", "anonymise", name)
         if name not in table.c:
-            yield where, _no_column(table, name)
+            yield KeyPath(where), _no_column(table, name)
             continue
         for problem in strategies.fit_problems(spec, table.c[name]):
             yield where, problem
@@ -138,7 +163,7 @@ def _related_problems(related: list[Related], parent: sa.Table, catalog: Catalog
         yield from _key_problems(table, rel.key, catalog, (*here, "key"))
         for child_col, parent_col in rel.on.items():
             if child_col not in table.c:
-                yield (*here, "on", child_col), _no_column(table, child_col)
+                yield KeyPath((*here, "on", child_col)), _no_column(table, child_col)
             if parent_col not in parent.c:
                 yield (*here, "on", child_col), _no_column(parent, parent_col)
         if rel.where is not None:

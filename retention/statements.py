@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from . import strategies
 from .compile import Node
 from .database import supports_for_update
+from .model import NullStrategy
 
 
 def _and(match: sa.ColumnElement[bool], recheck: sa.ColumnElement[bool] | None) -> \
@@ -56,7 +57,7 @@ def set_update(node: Node, match: sa.ColumnElement[bool],
     values: dict[str, Any] = {}
     for name, spec in node.strategies.items():
         column = node.table.c[name]
-        new = strategies.transform(spec, None, None) if isinstance(spec, strategies.NullStrategy) \
+        new = strategies.transform(spec, None, None) if isinstance(spec, NullStrategy) \
             else strategies.transform(spec, "", None)
         # NULL stays NULL: a fixed value replaces only values that are there
         values[name] = None if new is None else sa.case(
