@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -173,22 +176,47 @@ def run(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
 
 def _run_with_progress(policies: list[str], database: str, rules: list[str] | None,
                        batch_size: int | None) -> api.RunResult:
-    if not sys.stderr.isatty():
-        return api.sweep(policies, database, rule_ids=rules, batch_size=batch_size)
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    stop = api.StopFlag()
+    with _stop_on_signals(stop):
+        if not sys.stderr.isatty():
+            return api.sweep(policies, database, rule_ids=rules, batch_size=batch_size,
+                             stop=stop)
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                  TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as progress:
-        tasks: dict[str, Any] = {}
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                      TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
+                      console=Console(stderr=True), transient=True) as progress:
+            tasks: dict[str, Any] = {}
 
-        def on_batch(rule_id: str, rows: int) -> None:
-            if rule_id not in tasks:
-                tasks[rule_id] = progress.add_task(rule_id, total=None)
-            progress.advance(tasks[rule_id], rows)
+            def on_batch(rule_id: str, rows: int) -> None:
+                if rule_id not in tasks:
+                    tasks[rule_id] = progress.add_task(rule_id, total=None)
+                progress.advance(tasks[rule_id], rows)
 
-        return api.sweep(policies, database, rule_ids=rules, batch_size=batch_size,
-                         on_batch=on_batch)
+            return api.sweep(policies, database, rule_ids=rules, batch_size=batch_size,
+                             on_batch=on_batch, stop=stop)
+
+
+@contextmanager
+def _stop_on_signals(stop: api.StopFlag) -> Iterator[None]:
+    """SIGTERM / SIGINT finish the current batch, then end the run (exit 143 / 130).
+
+    A second SIGINT interrupts at once; the open batch's transaction is rolled back.
+    """
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if stop() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.request(name)
+        click.echo(f"{name} received: stopping after the current batch "
+                   "(Ctrl-C again to abort it)", err=True)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @cli.group()

@@ -143,11 +143,13 @@ def compute_cutoff(
 ) -> Cutoff:
     """The cutoff for rows that expire `period` after their timestamp.
 
-    Without `financial_year` a row is due once `timestamp + period <= now`, i.e.
-    `timestamp <= now - period`. With it, the period counts from the end of the financial year
-    the timestamp falls in: due once `fy_end(timestamp) + period <= now`. The financial-year
-    boundaries being instants, that is `timestamp < S` where S is the last financial-year
-    start at or before `now - period`.
+    Without `financial_year` a row is due once `timestamp <= now - period`, the period taken
+    back from `now` in calendar units. Around month ends this never expires a row earlier
+    than `timestamp + period` but can expire it a little later: a 2024-02-29 row kept
+    "1 year" is due from 2025-03-01T00:00, since 2025-02-28 minus 1 year is 2024-02-28.
+    With `financial_year`, the period counts from the end of the financial year the timestamp
+    falls in; the boundaries being instants, a row is due once `timestamp < S`, S being the
+    last financial-year start at or before `now - period`.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

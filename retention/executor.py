@@ -101,30 +101,47 @@ def empty_counts(root: Node) -> dict[str, Count]:
     return counts
 
 
-def sweep_rule(engine: Engine, compiled: CompiledRule, audit: AuditWriter, *,
-               batch_size: int, secrets: strategies.Secrets,
-               on_batch: OnBatch | None = None) -> RuleResult:
-    """Process every due row of one rule, batch by batch, each batch in its own transaction."""
+def new_result(compiled: CompiledRule) -> RuleResult:
     rule = compiled.rule
+    return RuleResult(rule.id, rule.category, rule.table, compiled.root.action,
+                      compiled.cutoff.describe() if compiled.cutoff else None,
+                      counts=empty_counts(compiled.root))
+
+
+StopCheck = Callable[[], bool]
+
+
+def sweep_rule(engine: Engine, compiled: CompiledRule, audit: AuditWriter, result: RuleResult,
+               *, batch_size: int, secrets: strategies.Secrets,
+               on_batch: OnBatch | None = None, should_stop: StopCheck | None = None) -> bool:
+    """Process every due row of one rule, batch by batch, each batch in its own transaction.
+
+    Adds what each committed batch changed to `result` as it goes, so that a failure leaves the
+    counts of the batches already committed. Returns False when `should_stop` asked to stop
+    between two batches, True when the rule is done.
+    """
     root = compiled.root
-    result = RuleResult(rule.id, rule.category, rule.table, root.action,
-                        compiled.cutoff.describe() if compiled.cutoff else None,
-                        counts=empty_counts(root))
     started = time.monotonic()
     last: tuple[Any, ...] | None = None
-    while True:
-        batch = _batch_with_retries(engine, compiled, last, batch_size, secrets, audit, result)
-        if batch is None:
-            break
-        last = batch.last
-        if batch.changed:
-            result.batches += 1
-        for label, count in batch.counts.items():
-            result.counts.setdefault(label, Count(count.table, count.action)).rows += count.rows
-        if on_batch is not None:
-            on_batch(rule.id, batch.counts[root.label].rows if root.label in batch.counts else 0)
-    result.seconds = time.monotonic() - started
-    return result
+    try:
+        while True:
+            if should_stop is not None and should_stop():
+                return False
+            batch = _batch_with_retries(engine, compiled, last, batch_size, secrets, audit,
+                                        result)
+            if batch is None:
+                return True
+            last = batch.last
+            if batch.changed:
+                result.batches += 1
+            for label, count in batch.counts.items():
+                result.counts.setdefault(label, Count(count.table, count.action)).rows += \
+                    count.rows
+            if on_batch is not None:
+                on_batch(result.rule_id, batch.counts[root.label].rows
+                         if root.label in batch.counts else 0)
+    finally:
+        result.seconds = time.monotonic() - started
 
 
 def _batch_with_retries(engine: Engine, compiled: CompiledRule, last: tuple[Any, ...] | None,
