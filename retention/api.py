@@ -60,7 +60,7 @@ def validate(policies: PolicyPaths, database: str | None = None) -> Policy:
 
 
 def _engine(database: str, *, write: bool = False) -> Engine:
-    engine = create_engine(database, write=write)
+    engine = create_engine(database, write=write, read_only=not write)
     connect_check(engine)
     return engine
 

@@ -43,24 +43,39 @@ def safe_url(url: str | sa.URL) -> str:
     """The URL with its password hidden, for messages and logs."""
     if isinstance(url, str):
         try:
-            parsed = make_url(url)
+            url = make_url(url)
         except ArgumentError:
             return _mask(url)
-        return parsed.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.query.get("mode") == "ro":
+        # shown as the user gave it, not in the read-only form create_engine opens
+        database = (url.database or "").removeprefix("file:")
+        url = url.set(database=database).difference_update_query(["mode", "uri"])
     return url.render_as_string(hide_password=True)
 
 
-def create_engine(url: str, *, write: bool = False, echo: bool = False) -> Engine:
+def create_engine(url: str, *, write: bool = False, read_only: bool = False,
+                  echo: bool = False) -> Engine:
     """An engine whose sessions run in UTC; SQLite gets foreign keys on and, for writers,
-    immediate (write-locking) transactions."""
+    immediate (write-locking) transactions.
+
+    `read_only` engines (the dry run, validation, reading the trail) cannot write at all: the
+    database refuses it (read-only transactions; SQLite opened with mode=ro, which also keeps a
+    mistyped path from creating an empty database file).
+    """
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"hide_parameters": True, "echo": echo}
     if backend == "postgresql":
-        kwargs["connect_args"] = {"options": "-c timezone=UTC", "connect_timeout": 10}
+        options = "-c timezone=UTC" + (" -c default_transaction_read_only=on" if read_only else "")
+        kwargs["connect_args"] = {"options": options, "connect_timeout": 10}
     elif backend in ("mysql", "mariadb"):
         kwargs["connect_args"] = {"init_command": "SET time_zone = '+00:00'",
                                   "connect_timeout": 10, "charset": "utf8mb4"}
+    elif backend == "sqlite" and read_only and parsed.database not in (None, "", ":memory:"):
+        database = parsed.database or ""
+        if not database.startswith("file:"):
+            database = "file:" + database
+        parsed = parsed.set(database=database).update_query_dict({"mode": "ro", "uri": "true"})
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError) as err:
@@ -68,6 +83,12 @@ def create_engine(url: str, *, write: bool = False, echo: bool = False) -> Engin
                           "'retention[postgres]' or 'retention[mysql]'") from None
     if backend == "sqlite":
         _sqlite_transactions(engine, immediate=write)
+    elif backend in ("mysql", "mariadb") and read_only:
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            cursor.close()
     return engine
 
 

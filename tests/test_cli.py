@@ -208,8 +208,6 @@ def test_unreachable_database_exits_75_with_one_line_hiding_the_password(
     assert "s3cretpw" not in out + err
 
 
-@pytest.mark.xfail(strict=True, reason="database.create_engine opens SQLite read-write, so a "
-                   "read-only command creates a missing database file (database.py)")
 @pytest.mark.parametrize("command", ["plan", "validate"])
 def test_read_only_commands_do_not_create_a_missing_sqlite_file(
         command: str, write_policy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
