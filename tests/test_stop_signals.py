@@ -1,0 +1,90 @@
+"""SIGTERM and SIGINT end a run after the current batch, with exit 143 / 130, on every backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import CATEGORY_YAML, SECRET, Database
+
+ROWS = 400
+
+POLICY = CATEGORY_YAML + """
+rules:
+  - id: old-visits
+    category: history
+    table: visits
+    expires: {after: 30 days, from: created_at}
+    action: delete
+"""
+
+
+def _visits(db: Database) -> None:
+    meta = sa.MetaData()
+    visits = sa.Table("visits", meta,
+                      sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                      sa.Column("created_at", sa.DateTime, nullable=False))
+    db.create(meta)
+    old = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=400)
+    db.insert(visits, [{"id": i, "created_at": old} for i in range(1, ROWS + 1)])
+
+
+def _start_run(db: Database, policies: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "RETENTION_SECRET": SECRET}
+    return subprocess.Popen(
+        [sys.executable, "-m", "retention", "--log-format", "json", "run", "-p", str(policies),
+         "-d", db.url, "--batch-size", "1", "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _batches(db: Database) -> int:
+    with db.engine.connect() as conn:
+        if not sa.inspect(conn).has_table("retention_audit"):
+            return 0
+        return int(conn.execute(sa.text(
+            "SELECT COUNT(*) FROM retention_audit WHERE kind = 'batch'")).scalar_one())
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
+                         ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_run_after_the_current_batch(
+        db: Database, write_policy, signum: int, code: int) -> None:  # type: ignore[no-untyped-def]
+    """The run exits 143/130, every committed batch is whole and audited, the run is recorded
+    as stopped, and the next run deletes the rest."""
+    _visits(db)
+    policies = write_policy(POLICY)
+    process = _start_run(db, policies)
+    deadline = time.monotonic() + 60
+    while _batches(db) < 3 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be signalled"
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    result = json.loads(out)
+    assert result["status"] == "stopped"
+    left = db.count("visits")
+    assert 0 < left < ROWS
+    # every deleted row is in exactly one committed batch record, and no record lacks its change
+    assert _batches(db) == ROWS - left == result["totals"]["delete"]
+    with db.engine.connect() as conn:
+        finished = conn.execute(sa.text(
+            "SELECT status FROM retention_audit WHERE kind = 'run_finished'")).scalar_one()
+    assert finished == "stopped"
+
+    rerun = subprocess.run(
+        [sys.executable, "-m", "retention", "run", "-p", str(policies), "-d", db.url,
+         "--format", "json"],
+        capture_output=True, text=True, env={**os.environ, "RETENTION_SECRET": SECRET},
+        timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert db.count("visits") == 0
