@@ -42,10 +42,11 @@ def _mask(url: str) -> str:
 def safe_url(url: str | sa.URL) -> str:
     """The URL with its password hidden, for messages and logs."""
     if isinstance(url, str):
+        text = url
         try:
-            url = make_url(url)
+            url = make_url(text)
         except ArgumentError:
-            return _mask(url)
+            return _mask(text)
     if url.get_backend_name() == "sqlite" and url.query.get("mode") == "ro":
         # shown as the user gave it, not in the read-only form create_engine opens
         database = (url.database or "").removeprefix("file:")
