@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,14 +67,40 @@ def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def key_hashes(secrets: Secrets, table: str, keys: Iterable[Sequence[Any]]) -> list[str]:
-    """Keyed hashes of row keys: answer "was this row erased?" without storing the key."""
-    return [key_hash(secrets, table, key) for key in keys]
+def key_text(table: str, key: Sequence[Any]) -> str:
+    """What is hashed for a row: the table and the key values as a compact JSON list of
+    strings, `orders\\0["42"]`."""
+    return table + "\0[" + ",".join(encode_basestring_ascii(str(v)) for v in key) + "]"
 
 
 def key_hash(secrets: Secrets, table: str, key: Sequence[Any]) -> str:
-    text = table + "\0" + json.dumps([str(v) for v in key], separators=(",", ":"))
-    return hmac.new(secrets.audit_key, text.encode(), hashlib.sha256).hexdigest()[:32]
+    """HMAC-SHA256 of `key_text` with the audit key, 32 hex digits (128 bits)."""
+    return hmac.new(secrets.audit_key, key_text(table, key).encode(), hashlib.sha256) \
+        .hexdigest()[:32]
+
+
+def key_hashes(secrets: Secrets, table: str, keys: Iterable[Sequence[Any]]) -> str:
+    """The keyed hashes of many keys, space-separated: `key_hash` of each, computed from
+    HMAC's inner and outer states prepared once (a run hashes every key it changes)."""
+    block = 64  # SHA-256 block size
+    key = secrets.audit_key
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    out = []
+    for values in keys:
+        if len(values) == 1 and type(values[0]) is int:
+            text = f'{table}\0["{values[0]}"]'
+        else:
+            text = key_text(table, values)
+        i = inner.copy()
+        i.update(text.encode())
+        o = outer.copy()
+        o.update(i.digest())
+        out.append(o.hexdigest()[:32])
+    return " ".join(out)
 
 
 def canonical(record: dict[str, Any]) -> bytes:

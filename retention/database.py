@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -234,19 +236,38 @@ def key_in(columns: Sequence[sa.ColumnElement[Any]], keys: Sequence[tuple[Any, .
            dialect: str) -> sa.ColumnElement[bool]:
     """`columns IN keys`, in the form each database executes fastest.
 
-    PostgreSQL takes one array parameter for a single column (`= ANY(:keys)`); the others get
-    an expanding IN list. Composite keys use row-value IN, which all three support.
+    A single column takes one parameter where the database can: an array on PostgreSQL
+    (`= ANY(:keys)`), a JSON array on SQLite (`IN (SELECT value FROM json_each(:keys))`);
+    MariaDB/MySQL get an expanding IN list. Composite keys use row-value IN, which all three
+    support. Passing thousands of separate parameters costs more than the statement itself.
     """
     if len(columns) == 1:
-        column = columns[0]
         values = [k[0] for k in keys]
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import ARRAY
-
-            array = sa.bindparam(None, values, type_=ARRAY(column.type), unique=True)
-            return column == sa.any_(array)
-        return column.in_(values)
+        return single_key_in(columns[0], dialect, values)
     return sa.tuple_(*columns).in_([tuple(k) for k in keys])
+
+
+def single_key_in(column: sa.ColumnElement[Any], dialect: str, values: list[Any] | None = None,
+                  name: str | None = None) -> sa.ColumnElement[bool]:
+    """`column IN values` for one column; with `name` instead of values, the same form with a
+    named placeholder (for showing the SQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        array = sa.bindparam(name, values, type_=ARRAY(column.type), unique=name is None)
+        return column == sa.any_(array)
+    if dialect == "sqlite" and _SQLITE_JSON and (
+            values is None or all(type(v) in (int, str) for v in values)):
+        document = sa.bindparam(name, None if values is None else json.dumps(values),
+                                type_=sa.String(), unique=name is None)
+        return column.in_(sa.select(sa.column("value")).select_from(
+            sa.func.json_each(document)).scalar_subquery())
+    return column.in_(sa.bindparam(name, values, expanding=True, type_=column.type,
+                                   unique=name is None))
+
+
+# json_each is built into SQLite from 3.38 (and into most earlier builds as JSON1)
+_SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 def char_length(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:

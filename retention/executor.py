@@ -199,12 +199,11 @@ def _values(columns: Sequence[sa.Column[Any]], rows: Sequence[Any],
             names: Sequence[str]) -> list[tuple[Any, ...]]:
     """Distinct non-NULL tuples of the named columns, in first-seen order."""
     index = [next(i for i, c in enumerate(columns) if c.name == n) for n in names]
-    seen: dict[tuple[Any, ...], None] = {}
-    for row in rows:
-        value = tuple(row[i] for i in index)
-        if None not in value:
-            seen.setdefault(value, None)
-    return list(seen)
+    if len(index) == 1:  # the common case: one key or link column
+        i = index[0]
+        return [(v,) for v in dict.fromkeys(row[i] for row in rows) if v is not None]
+    seen = dict.fromkeys(tuple(row[i] for i in index) for row in rows)
+    return [value for value in seen if None not in value]
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:

@@ -10,11 +10,16 @@ from sqlalchemy.engine import Dialect
 
 from . import statements
 from .compile import CompiledRule, Node
+from .database import single_key_in
 from .executor import _fetch_columns
 
 
 def _render(stmt: sa.ClauseElement, dialect: Dialect) -> str:
-    compiled = stmt.compile(dialect=dialect)
+    # The database's own SQL, with named placeholders (:cutoff) instead of the driver's ? or %s
+    # so that the parameter list below can be read against it.
+    named = type(dialect)(paramstyle="named")
+    named.server_version_info = dialect.server_version_info
+    compiled = stmt.compile(dialect=named)
     params = {k: v for k, v in compiled.params.items() if v is not None}
     text = re.sub(r"__\[POSTCOMPILE_(\w+)\]", r":\1", str(compiled).strip())
     if params:
@@ -22,9 +27,11 @@ def _render(stmt: sa.ClauseElement, dialect: Dialect) -> str:
     return text + ";"
 
 
-def _in(columns: list[sa.Column[Any]], name: str) -> sa.ColumnElement[bool]:
-    target: Any = columns[0] if len(columns) == 1 else sa.tuple_(*columns)
-    return target.in_(sa.bindparam(name, expanding=True))  # type: ignore[no-any-return]
+def _in(columns: list[sa.Column[Any]], name: str, dialect: str) -> sa.ColumnElement[bool]:
+    """The key-list condition a batch uses, with a named placeholder for the values."""
+    if len(columns) == 1:
+        return single_key_in(columns[0], dialect, name=name)
+    return sa.tuple_(*columns).in_(sa.bindparam(name, expanding=True))
 
 
 def rule_sql(compiled: CompiledRule, dialect: Dialect, batch_size: int) -> list[str]:
@@ -42,17 +49,17 @@ def rule_sql(compiled: CompiledRule, dialect: Dialect, batch_size: int) -> list[
 def _node_sql(node: Node, dialect: Dialect, parent: Node | None) -> list[str]:
     out: list[str] = []
     if parent is None:
-        match = _in(node.key, "keys")
+        match = _in(node.key, "keys", dialect.name)
         source = "the batch keys"
     else:
-        match = _in([c for c, _p in node.link], "parent_values")
+        match = _in([c for c, _p in node.link], "parent_values", dialect.name)
         source = "parent values of " + ", ".join(p for _c, p in node.link)
         needs_rows = node.action != "delete" or node.children or node.cascades
         if needs_rows:
             out.append(f"-- {node.label}: select rows matching {source}\n" + _render(
                 statements.child_select(node, _fetch_columns(node), match, dialect.name),
                 dialect))
-            match = _in(node.key, "keys")
+            match = _in(node.key, "keys", dialect.name)
             source = "the selected keys"
     for child in node.children:
         out.extend(_node_sql(child, dialect, node))
