@@ -17,7 +17,7 @@ from .executor import _fetch_columns
 def _render(stmt: sa.ClauseElement, dialect: Dialect) -> str:
     # The database's own SQL, with named placeholders (:cutoff) instead of the driver's ? or %s
     # so that the parameter list below can be read against it.
-    named = type(dialect)(paramstyle="named")
+    named = type(dialect)(paramstyle="named")  # type: ignore[call-arg]  # every dialect takes it
     named.server_version_info = dialect.server_version_info
     compiled = stmt.compile(dialect=named)
     params = {k: v for k, v in compiled.params.items() if v is not None}
