@@ -158,25 +158,29 @@ def test_a_date_column_is_due_from_the_midnight_it_names(
     assert sweep_at(db, policies, datetime(2026, 7, 15, 23, 59, 59)) == {"ev_date": 0}
 
 
-@pytest.mark.parametrize("db", [b for b in BACKENDS if b == "postgresql"], indirect=True)
-def test_timestamptz_boundaries_hold_whatever_offset_the_row_was_written_in(
-        db: Database, write_policy, secret: str) -> None:  # type: ignore[no-untyped-def]
-    """PostgreSQL timestamptz: the instant counts, not the offset it was written with."""
-    meta = sa.MetaData()
-    table = events_table(meta, "ev_tstz", sa.DateTime(timezone=True))
-    db.create(meta)
-    cutoff = CUTOFF.replace(tzinfo=UTC)
-    plus5, minus7 = timezone(timedelta(hours=5)), timezone(timedelta(hours=-7))
-    db.insert(table, [
-        {"id": 1, "at": (cutoff - SECOND).astimezone(plus5)},
-        {"id": 2, "at": cutoff.astimezone(minus7)},
-        {"id": 3, "at": (cutoff + SECOND).astimezone(plus5)},
-        {"id": 4, "at": None},
-        {"id": 5, "at": (cutoff + timedelta(hours=1)).astimezone(minus7)},
-    ])
-    policies = write_policy(policy(rule("tstz", "ev_tstz", EXPIRES)))
-    assert sweep_at(db, policies, NOW) == {"ev_tstz": 2}
-    assert ids(db, "ev_tstz") == {3, 4, 5}
+# timestamptz exists on PostgreSQL only: the test is defined only when PostgreSQL is configured
+# (as it is in CI), rather than collected and skipped elsewhere.
+if "postgresql" in BACKENDS:
+
+    @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+    def test_timestamptz_boundaries_hold_whatever_offset_the_row_was_written_in(
+            db: Database, write_policy, secret: str) -> None:  # type: ignore[no-untyped-def]
+        """PostgreSQL timestamptz: the instant counts, not the offset it was written with."""
+        meta = sa.MetaData()
+        table = events_table(meta, "ev_tstz", sa.DateTime(timezone=True))
+        db.create(meta)
+        cutoff = CUTOFF.replace(tzinfo=UTC)
+        plus5, minus7 = timezone(timedelta(hours=5)), timezone(timedelta(hours=-7))
+        db.insert(table, [
+            {"id": 1, "at": (cutoff - SECOND).astimezone(plus5)},
+            {"id": 2, "at": cutoff.astimezone(minus7)},
+            {"id": 3, "at": (cutoff + SECOND).astimezone(plus5)},
+            {"id": 4, "at": None},
+            {"id": 5, "at": (cutoff + timedelta(hours=1)).astimezone(minus7)},
+        ])
+        policies = write_policy(policy(rule("tstz", "ev_tstz", EXPIRES)))
+        assert sweep_at(db, policies, NOW) == {"ev_tstz": 2}
+        assert ids(db, "ev_tstz") == {3, 4, 5}
 
 
 def test_null_timestamps_never_expire(db: Database, write_policy, secret: str) -> None:  # type: ignore[no-untyped-def]
