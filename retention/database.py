@@ -254,10 +254,17 @@ def single_key_in(column: sa.ColumnElement[Any], dialect: str, values: list[Any]
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
+        if values is not None and values and type(values[0]) is int:
+            # integers go as one array literal '{1,2,3}': the driver would otherwise inspect
+            # every element, which costs more than the statement itself
+            text = "{" + ",".join(map(str, values)) + "}"
+            literal = sa.bindparam(name, text, type_=sa.Text(), unique=name is None)
+            return column == sa.any_(sa.cast(literal, ARRAY(column.type)))
         array = sa.bindparam(name, values, type_=ARRAY(column.type), unique=name is None)
         return column == sa.any_(array)
+    # one column's values share one type: the first tells whether JSON carries them unchanged
     if dialect == "sqlite" and _SQLITE_JSON and (
-            values is None or all(type(v) in (int, str) for v in values)):
+            values is None or not values or type(values[0]) in (int, str)):
         document = sa.bindparam(name, None if values is None else json.dumps(values),
                                 type_=sa.String(), unique=name is None)
         return column.in_(sa.select(sa.column("value")).select_from(

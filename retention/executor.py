@@ -217,9 +217,12 @@ def _apply(conn: Connection, node: Node, columns: list[sa.Column[Any]], rows: Se
     """Children first, then this node's own action on `rows` (selected and locked in this
     transaction). Returns the keys changed."""
     dialect = conn.dialect.name
+    key_names = [c.name for c in node.key]
+    keys = _values(columns, rows, key_names)
     for child in node.children:
-        _child(conn, child, _values(columns, rows, [p for _c, p in child.link]), batch, secrets)
-    keys = _values(columns, rows, [c.name for c in node.key])
+        link = [p for _c, p in child.link]
+        _child(conn, child, keys if link == key_names else _values(columns, rows, link), batch,
+               secrets)
     if node.action == "anonymise":
         changed = _anonymise(conn, node, columns, rows, recheck, secrets)
         batch.add(node.label, node.table.name, "anonymise", len(changed))
