@@ -92,16 +92,15 @@ class Node:
         return names
 
     def fetch_columns(self) -> list[sa.Column[Any]]:
-        """Key, link columns for the children, and the values anonymisation needs."""
+        """Key, link columns for the children, the columns the database's cascades refer to,
+        and the values anonymisation needs."""
         names = [c.name for c in self.key]
-        for name in self.parent_columns():
-            if name not in names:
-                names.append(name)
+        names += self.parent_columns()
+        for cascade in self.cascades:
+            names += cascade.fk.referred_columns
         if self.action == "anonymise":
-            for name in self.strategies:
-                if name not in names:
-                    names.append(name)
-        return [self.table.c[n] for n in names]
+            names += self.strategies
+        return [self.table.c[n] for n in dict.fromkeys(names)]
 
     def walk(self) -> list[Node]:
         return [self, *(n for child in self.children for n in child.walk())]

@@ -172,7 +172,7 @@ def _batch(conn: Connection, compiled: CompiledRule, last: tuple[Any, ...] | Non
            batch_size: int, secrets: strategies.Secrets) -> BatchResult | None:
     root = compiled.root
     dialect = conn.dialect.name
-    columns = _fetch_columns(root)
+    columns = root.fetch_columns()
     after = None if last is None else (last[0] if len(last) == 1 else sa.tuple_(*last))
     rows = conn.execute(statements.batch_select(root, columns, after, batch_size,
                                                 dialect)).all()
@@ -182,17 +182,6 @@ def _batch(conn: Connection, compiled: CompiledRule, last: tuple[Any, ...] | Non
     batch = BatchResult(last=tuple(rows[-1][:width]))
     batch.keys = _apply(conn, root, columns, rows, root.where, batch, secrets)
     return batch
-
-
-def _fetch_columns(node: Node) -> list[sa.Column[Any]]:
-    columns = node.fetch_columns()
-    names = {c.name for c in columns}
-    for cascade in node.cascades:
-        for name in cascade.fk.referred_columns:
-            if name not in names:
-                columns.append(node.table.c[name])
-                names.add(name)
-    return columns
 
 
 def _values(columns: Sequence[sa.Column[Any]], rows: Sequence[Any],
@@ -261,7 +250,7 @@ def _child(conn: Connection, node: Node, parent_values: list[tuple[Any, ...]],
             n = conn.execute(statements.delete(node, match, node.where)).rowcount
             batch.add(node.label, node.table.name, "delete", n)
             continue
-        columns = _fetch_columns(node)
+        columns = node.fetch_columns()
         rows = conn.execute(statements.child_select(node, columns, match, dialect)).all()
         if rows:
             _apply(conn, node, columns, rows, node.where, batch, secrets)

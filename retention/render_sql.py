@@ -11,7 +11,6 @@ from sqlalchemy.engine import Dialect
 from . import statements
 from .compile import CompiledRule, Node
 from .database import single_key_in
-from .executor import _fetch_columns
 
 
 def _render(stmt: sa.ClauseElement, dialect: Dialect) -> str:
@@ -38,7 +37,7 @@ def rule_sql(compiled: CompiledRule, dialect: Dialect, batch_size: int) -> list[
     """The keyset SELECT of the target, then each table's statements, children first."""
     root = compiled.root
     size = compiled.rule.batch_size or batch_size
-    select = statements.batch_select(root, _fetch_columns(root), sa.bindparam("last_key"), size,
+    select = statements.batch_select(root, root.fetch_columns(), sa.bindparam("last_key"), size,
                                      dialect.name)
     out = [f"-- {root.label}: next batch of {size} (the first batch has no last_key condition)\n"
            + _render(select, dialect)]
@@ -57,7 +56,7 @@ def _node_sql(node: Node, dialect: Dialect, parent: Node | None) -> list[str]:
         needs_rows = node.action != "delete" or node.children or node.cascades
         if needs_rows:
             out.append(f"-- {node.label}: select rows matching {source}\n" + _render(
-                statements.child_select(node, _fetch_columns(node), match, dialect.name),
+                statements.child_select(node, node.fetch_columns(), match, dialect.name),
                 dialect))
             match = _in(node.key, "keys", dialect.name)
             source = "the selected keys"
