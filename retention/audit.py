@@ -161,6 +161,19 @@ class RunSummary:
     #                                    batches, error}
 
 
+TERMINAL_KINDS = ("run_finished", "run_aborted")
+
+
+def unfinished_runs(conn: Connection) -> list[str]:
+    """Runs with a start record and no terminal record, oldest first."""
+    t = audit_table
+    closed = sa.select(t.c.run_id).where(t.c.kind.in_(TERMINAL_KINDS))
+    rows = conn.execute(sa.select(t.c.run_id).where(t.c.kind == "run_started",
+                                                    t.c.run_id.not_in(closed))
+                        .order_by(t.c.seq)).all()
+    return [str(r[0]) for r in rows]
+
+
 def latest_run_id(conn: Connection) -> str | None:
     row = conn.execute(sa.select(audit_table.c.run_id).where(audit_table.c.kind == "run_started")
                        .order_by(audit_table.c.seq.desc()).limit(1)).first()
@@ -173,10 +186,10 @@ def run_summary(conn: Connection, run_id: str) -> RunSummary | None:
     if not rows:
         return None
     start = rows[0]
-    finish = next((r for r in rows if r["kind"] == "run_finished"), None)
+    finish = next((r for r in rows if r["kind"] in TERMINAL_KINDS), None)
     rules: dict[str, dict[str, Any]] = {}
     for r in rows:
-        if r["kind"] not in ("batch", "rule_failed", "rule_started"):
+        if r["kind"] not in ("batch", "rule_failed", "rule_capped"):
             continue
         entry = rules.setdefault(r["rule_id"], {
             "category": r["category"], "table": r["table_name"], "action": r["action"],
@@ -187,7 +200,7 @@ def run_summary(conn: Connection, run_id: str) -> RunSummary | None:
             for label, c in json.loads(r["counts"] or "{}").items():
                 total = entry["counts"].setdefault(label, {**c, "rows": 0})
                 total["rows"] += c["rows"]
-        elif r["kind"] == "rule_failed":
+        elif r["kind"] in ("rule_failed", "rule_capped"):
             entry["error"] = json.loads(r["detail"] or "{}").get("error")
     detail = json.loads(start["detail"] or "{}")
     if finish is not None:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -18,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 
 from . import __version__, api, render
 from .database import error_label
+from .durations import parse_duration
 from .errors import (
     EXIT_BUG,
     EXIT_OK,
@@ -145,42 +147,78 @@ def plan(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...]
     return EXIT_OK
 
 
+def _duration_option(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        period = parse_duration(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--max-runtime") from None
+    if period.years or period.months:
+        raise click.BadParameter("give the budget in days, hours or minutes",
+                                 param_hint="--max-runtime")
+    return float(period.days * 86400 + period.hours * 3600 + period.minutes * 60)
+
+
 @cli.command()
 @policies_option
 @database_option
 @rule_option
 @click.option("--batch-size", type=click.IntRange(1, 100_000), metavar="N",
               help="Rows per batch/transaction (default from the policy settings, 2000).")
+@click.option("--force", is_flag=True,
+              help="Ignore the rules' max_rows / max_fraction caps for this run.")
+@click.option("--max-runtime", metavar="DURATION",
+              help="Stop after the batch that ends past this budget ('2 hours', 'PT30M'); "
+                   "exit 0.")
+@click.option("--stop-file", envvar="RETENTION_STOP_FILE", type=click.Path(dir_okay=False),
+              metavar="PATH",
+              help="Stop after the current batch once this file exists (env "
+                   "RETENTION_STOP_FILE); exit 0.")
+@click.option("--sleep", "pause", type=click.FloatRange(0, 3600), default=0.0, metavar="SECONDS",
+              help="Pause between batches, to spare the shop on a large first run.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def run(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
-        batch_size: int | None, fmt: str) -> int:
+        batch_size: int | None, force: bool, max_runtime: str | None, stop_file: str | None,
+        pause: float, fmt: str) -> int:
     """Purge or anonymise every due row, in batches, recording each in the audit trail.
 
-    Needs RETENTION_SECRET (at least 32 bytes) for pseudonyms and audit key hashes.
-    Exits 0 when every rule completed, 4 when some rule failed.
+    Needs RETENTION_SECRET (at least 32 bytes) for pseudonyms and audit key hashes. One run at a
+    time per database: a second one exits 5. Exits 0 when every rule completed (or the run
+    stopped at its time budget or stop file), 4 when some rule failed or was stopped by a
+    cap, 143/130 after SIGTERM/SIGINT (the current batch is finished first).
 
     \b
     Examples:
       retention run --database sqlite:///shop.db
       retention run --rule guest-orders-anonymise --batch-size 500
+      retention run --max-runtime '2 hours' --sleep 0.5
+      retention run --force    # once, after checking a capped rule's plan
     """
+    budget = _duration_option(max_runtime)
+    stop = api.StopFlag(deadline=None if budget is None else time.monotonic() + budget,
+                        stop_file=Path(stop_file) if stop_file else None)
     result = _run_with_progress(_policies(policies), _need_database(database),
-                                list(rules) or None, batch_size)
+                                list(rules) or None, batch_size, stop, force, pause)
     if fmt == "json":
         click.echo(render.run_json(result))
     else:
         render.run_table(result, _stdout())
+    if result.status == "stopped":
+        click.echo(f"stopped at {result.stop_reason}; the next run continues from there",
+                   err=True)
     return result.exit_code
 
 
 def _run_with_progress(policies: list[str], database: str, rules: list[str] | None,
-                       batch_size: int | None) -> api.RunResult:
-    stop = api.StopFlag()
+                       batch_size: int | None, stop: api.StopFlag, force: bool,
+                       pause: float) -> api.RunResult:
+    options: dict[str, Any] = {"rule_ids": rules, "batch_size": batch_size, "stop": stop,
+                               "force": force, "pause": pause}
     with _stop_on_signals(stop):
         if not sys.stderr.isatty():
-            return api.sweep(policies, database, rule_ids=rules, batch_size=batch_size,
-                             stop=stop)
+            return api.sweep(policies, database, **options)
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         with Progress(SpinnerColumn(), TextColumn("{task.description}"),
@@ -193,8 +231,7 @@ def _run_with_progress(policies: list[str], database: str, rules: list[str] | No
                     tasks[rule_id] = progress.add_task(rule_id, total=None)
                 progress.advance(tasks[rule_id], rows)
 
-            return api.sweep(policies, database, rule_ids=rules, batch_size=batch_size,
-                             on_batch=on_batch, stop=stop)
+            return api.sweep(policies, database, on_batch=on_batch, **options)
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from .database import connect_check, create_engine, safe_url
 from .demo_data import CHUNK, DEMO_SECRET, generate
 from .demo_schema import demo_metadata
 from .errors import ConfigError
+from .lock import metadata as lock_metadata
 from .secrets import SECRET_ENV, SECRET_FILE_ENV
 
 
@@ -46,7 +47,8 @@ def build_demo_database(url: str, *, customers: int = 3000, seed: int = 7,
     try:
         connect_check(engine)
         found = set(sa.inspect(engine).get_table_names())
-        foreign = sorted(found - set(meta.tables) - set(audit_metadata.tables))
+        foreign = sorted(found - set(meta.tables) - set(audit_metadata.tables)
+                         - set(lock_metadata.tables))
         if foreign:
             more = ", ..." if len(foreign) > 3 else ""
             raise ConfigError(f"{safe_url(engine.url)} holds tables the demo does not create "

@@ -113,12 +113,14 @@ StopCheck = Callable[[], bool]
 
 def sweep_rule(engine: Engine, compiled: CompiledRule, audit: AuditWriter, result: RuleResult,
                *, batch_size: int, secrets: strategies.Secrets,
-               on_batch: OnBatch | None = None, should_stop: StopCheck | None = None) -> bool:
+               on_batch: OnBatch | None = None, should_stop: StopCheck | None = None,
+               pause: float = 0.0) -> bool:
     """Process every due row of one rule, batch by batch, each batch in its own transaction.
 
     Adds what each committed batch changed to `result` as it goes, so that a failure leaves the
-    counts of the batches already committed. Returns False when `should_stop` asked to stop
-    between two batches, True when the rule is done.
+    counts of the batches already committed. Sleeps `pause` seconds after each batch that
+    changed rows (so that a large first run does not starve the shop). Returns False when
+    `should_stop` asked to stop between two batches, True when the rule is done.
     """
     root = compiled.root
     started = time.monotonic()
@@ -140,6 +142,8 @@ def sweep_rule(engine: Engine, compiled: CompiledRule, audit: AuditWriter, resul
             if on_batch is not None:
                 on_batch(result.rule_id, batch.counts[root.label].rows
                          if root.label in batch.counts else 0)
+            if pause and batch.changed:
+                time.sleep(pause)
     finally:
         result.seconds = time.monotonic() - started
 

@@ -351,11 +351,23 @@ class Rule(_Model):
     action: Action
     related: list[Related] = Field(default_factory=list)
     batch_size: int | None = Field(None, ge=1, le=100_000)
+    max_rows: int | None = Field(
+        None, ge=0, description="Change nothing if more target rows than this are due "
+        "(overrides settings.max_rows)."
+    )
+    max_fraction: float | None = Field(
+        None, gt=0, le=1, description="Change nothing if more than this fraction of the target "
+        "table is due (overrides settings.max_fraction)."
+    )
 
 
 class Settings(_Model):
     financial_year_start: str = Field("01-01", description="Month-day the financial year starts.")
     batch_size: int = Field(2000, ge=1, le=100_000)
+    max_rows: int | None = Field(None, ge=0, description="Default cap of rows due per rule.")
+    max_fraction: float | None = Field(
+        None, gt=0, le=1, description="Default cap of the fraction of a table due per rule."
+    )
 
     @field_validator("financial_year_start")
     @classmethod

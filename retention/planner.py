@@ -136,3 +136,9 @@ def _changing_keys(conn: Connection, node: Node, stmt: sa.Select[Any],
             if limit is not None and found >= limit:
                 result.close()
                 return
+
+
+def due_rows(conn: Connection, compiled: CompiledRule) -> int:
+    """Rows of the rule's target table that a run would change now."""
+    root = compiled.root
+    return _count(conn, root, root.where if root.where is not None else sa.true(), None)

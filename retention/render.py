@@ -8,9 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .api import RunResult
 from .audit import RunSummary
 from .planner import Plan
+from .sweep import RunResult
 
 
 def plan_table(plan: Plan, console: Console) -> None:
