@@ -93,13 +93,15 @@ def _aware(moment: datetime) -> datetime:
 
 def sweep(policies: PolicyPaths, database: str, *, rule_ids: Sequence[str] | None = None,
           batch_size: int | None = None, on_batch: OnBatch | None = None,
-          stop: StopFlag | None = None, force: bool = False, pause: float = 0.0) -> RunResult:
+          stop: StopFlag | None = None, force: bool = False, pause: float = 0.0,
+          clock_tolerance: float = 300.0) -> RunResult:
     """Run the sweep: every due row purged or anonymised, every batch audited.
 
     One sweep at a time per database (LockHeld, exit 5, otherwise). A `stop` flag set during
     the run ends it after the current batch (status "stopped"); the next run picks up the
     rest, since it selects the due rows afresh. `force` ignores the rules' caps for this run;
-    `pause` sleeps between batches.
+    `pause` sleeps between batches. The run refuses to start (ConfigError) when the database's
+    clock differs from this host's by more than `clock_tolerance` seconds.
     """
     policy = load_policy(policies)
     secrets = load_secrets()
@@ -110,6 +112,7 @@ def sweep(policies: PolicyPaths, database: str, *, rule_ids: Sequence[str] | Non
             engine=engine, compiled=compiled, settings=policy.settings,
             policy_digest=policy.digest, secrets=secrets,
             batch_size=batch_size or policy.settings.batch_size, force=force, pause=pause,
+            clock_tolerance=clock_tolerance,
             on_batch=on_batch, stop=stop,
         ))
     finally:

@@ -147,16 +147,16 @@ def plan(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...]
     return EXIT_OK
 
 
-def _duration_option(value: str | None) -> float | None:
+def _duration_option(value: str | None, option: str) -> float | None:
+    """Seconds of a fixed-length period ('2 hours', 'PT30M')."""
     if value is None:
         return None
     try:
         period = parse_duration(value)
     except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--max-runtime") from None
+        raise click.BadParameter(str(err), param_hint=option) from None
     if period.years or period.months:
-        raise click.BadParameter("give the budget in days, hours or minutes",
-                                 param_hint="--max-runtime")
+        raise click.BadParameter("give it in days, hours or minutes", param_hint=option)
     return float(period.days * 86400 + period.hours * 3600 + period.minutes * 60)
 
 
@@ -175,13 +175,15 @@ def _duration_option(value: str | None) -> float | None:
               metavar="PATH",
               help="Stop after the current batch once this file exists (env "
                    "RETENTION_STOP_FILE); exit 0.")
+@click.option("--clock-tolerance", default="5 minutes", show_default=True, metavar="DURATION",
+              help="Refuse to run when the database clock differs from this host's by more.")
 @click.option("--sleep", "pause", type=click.FloatRange(0, 3600), default=0.0, metavar="SECONDS",
               help="Pause between batches, to spare the shop on a large first run.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def run(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
         batch_size: int | None, force: bool, max_runtime: str | None, stop_file: str | None,
-        pause: float, fmt: str) -> int:
+        clock_tolerance: str, pause: float, fmt: str) -> int:
     """Purge or anonymise every due row, in batches, recording each in the audit trail.
 
     Needs RETENTION_SECRET (at least 32 bytes) for pseudonyms and audit key hashes. One run at a
@@ -196,11 +198,13 @@ def run(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
       retention run --max-runtime '2 hours' --sleep 0.5
       retention run --force    # once, after checking a capped rule's plan
     """
-    budget = _duration_option(max_runtime)
+    budget = _duration_option(max_runtime, "--max-runtime")
+    tolerance = _duration_option(clock_tolerance, "--clock-tolerance")
     stop = api.StopFlag(deadline=None if budget is None else time.monotonic() + budget,
                         stop_file=Path(stop_file) if stop_file else None)
     result = _run_with_progress(_policies(policies), _need_database(database),
-                                list(rules) or None, batch_size, stop, force, pause)
+                                list(rules) or None, batch_size, stop, force, pause,
+                                tolerance if tolerance is not None else 300.0)
     if fmt == "json":
         click.echo(render.run_json(result))
     else:
@@ -213,9 +217,10 @@ def run(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
 
 def _run_with_progress(policies: list[str], database: str, rules: list[str] | None,
                        batch_size: int | None, stop: api.StopFlag, force: bool,
-                       pause: float) -> api.RunResult:
+                       pause: float, clock_tolerance: float) -> api.RunResult:
     options: dict[str, Any] = {"rule_ids": rules, "batch_size": batch_size, "stop": stop,
-                               "force": force, "pause": pause}
+                               "force": force, "pause": pause,
+                               "clock_tolerance": clock_tolerance}
     with _stop_on_signals(stop):
         if not sys.stderr.isatty():
             return api.sweep(policies, database, **options)

@@ -56,6 +56,10 @@ def safe_url(url: str | sa.URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+LOCK_TIMEOUT_S = 10  # waiting for a row lock held by the application
+STATEMENT_TIMEOUT_S = 600  # one statement of one batch
+
+
 def create_engine(url: str, *, write: bool = False, read_only: bool = False,
                   echo: bool = False) -> Engine:
     """An engine whose sessions run in UTC; SQLite gets foreign keys on and, for writers,
@@ -68,12 +72,19 @@ def create_engine(url: str, *, write: bool = False, read_only: bool = False,
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"hide_parameters": True, "echo": echo}
+    # Every statement is bounded: a row lock the shop holds, or a runaway statement, ends in
+    # an error the run retries or records, never in a night-long hang.
     if backend == "postgresql":
-        options = "-c timezone=UTC" + (" -c default_transaction_read_only=on" if read_only else "")
+        options = (f"-c timezone=UTC -c lock_timeout={LOCK_TIMEOUT_S}s "
+                   f"-c statement_timeout={STATEMENT_TIMEOUT_S}s")
+        if read_only:
+            options += " -c default_transaction_read_only=on"
         kwargs["connect_args"] = {"options": options, "connect_timeout": 10}
     elif backend in ("mysql", "mariadb"):
-        kwargs["connect_args"] = {"init_command": "SET time_zone = '+00:00'",
-                                  "connect_timeout": 10, "charset": "utf8mb4"}
+        kwargs["connect_args"] = {
+            "init_command": "SET time_zone = '+00:00', "
+                            f"SESSION innodb_lock_wait_timeout = {LOCK_TIMEOUT_S}",
+            "connect_timeout": 10, "charset": "utf8mb4"}
     elif backend == "sqlite" and read_only and parsed.database not in (None, "", ":memory:"):
         database = parsed.database or ""
         if not database.startswith("file:"):
@@ -86,11 +97,17 @@ def create_engine(url: str, *, write: bool = False, read_only: bool = False,
                           "'retention[postgres]' or 'retention[mysql]'") from None
     if backend == "sqlite":
         _sqlite_transactions(engine, immediate=write)
-    elif backend in ("mysql", "mariadb") and read_only:
+    elif backend in ("mysql", "mariadb"):
         @event.listens_for(engine, "connect")
-        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        def _session(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            cursor.execute("SELECT VERSION()")
+            if "mariadb" in str(cursor.fetchone()[0]).lower():
+                cursor.execute(f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}")
+            else:  # MySQL bounds SELECTs only
+                cursor.execute(f"SET SESSION max_execution_time = {STATEMENT_TIMEOUT_S * 1000}")
+            if read_only:
+                cursor.execute("SET SESSION TRANSACTION READ ONLY")
             cursor.close()
     return engine
 
@@ -280,6 +297,53 @@ _SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38, 0)
 def char_length(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[Any]:
     # MySQL's LENGTH counts bytes; SQLite has no CHAR_LENGTH.
     return sa.func.length(column) if dialect == "sqlite" else sa.func.char_length(column)
+
+
+# Driver error codes of failures that a retry of the whole batch can cure.
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"}
+_TRANSIENT_MYSQL = {1205, 1213, 2006, 2013, 1927}  # lock wait, deadlock, gone away, lost, killed
+
+
+def is_transient(err: BaseException) -> bool:
+    """Deadlocks, lock-wait timeouts and dropped connections: worth another try."""
+    if getattr(err, "connection_invalidated", False):
+        return True
+    orig = getattr(err, "orig", None)
+    if orig is None:
+        return False
+    if getattr(orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _TRANSIENT_MYSQL:
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "server closed the connection" in text
+
+
+def skip_locked(engine_dialect: Any) -> bool:
+    """Whether `FOR UPDATE SKIP LOCKED` is there: PostgreSQL, MariaDB 10.6+, MySQL 8+."""
+    name = engine_dialect.name
+    version = getattr(engine_dialect, "server_version_info", None) or ()
+    if name == "postgresql":
+        return True
+    if name in ("mysql", "mariadb"):
+        if getattr(engine_dialect, "is_mariadb", False):
+            return tuple(version[:2]) >= (10, 6)
+        return tuple(version[:1]) >= (8,)
+    return False
+
+
+def database_clock(conn: Connection) -> float | None:
+    """The database server's clock as Unix seconds (None for SQLite, which runs in this
+    process and so shares its clock)."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        query = "SELECT EXTRACT(EPOCH FROM clock_timestamp())"
+    elif name in ("mysql", "mariadb"):
+        query = "SELECT UNIX_TIMESTAMP(NOW(6))"
+    else:
+        return None
+    return float(conn.execute(sa.text(query)).scalar_one())
 
 
 def supports_for_update(dialect: str) -> bool:

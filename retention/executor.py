@@ -9,14 +9,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from . import statements, strategies
 from .audit import AuditWriter, key_hashes
 from .compile import Cascade, CompiledRule, Node
-from .database import key_in
+from .database import error_label, is_transient, key_in
 from .errors import RetentionError
 from .selection import walk_cascades
+
+log = structlog.get_logger("retention")
 
 IN_CHUNK = 5000
 RETRIES = 3
@@ -74,6 +78,7 @@ class RuleResult:
     batches: int = 0
     seconds: float = 0.0
     error: str | None = None
+    remaining: int | None = None  # rows still due after the rule finished
 
     @property
     def rows(self) -> int:
@@ -169,17 +174,24 @@ def _batch_with_retries(engine: Engine, compiled: CompiledRule, last: tuple[Any,
             if attempt == RETRIES:
                 raise
             time.sleep(0.05 * (attempt + 1))
+        except DBAPIError as err:
+            # a deadlock, a lock-wait timeout or a dropped connection: the transaction is gone,
+            # so the whole batch is redone on a fresh connection, with bounded backoff
+            if not is_transient(err) or attempt == RETRIES:
+                raise
+            log.warning("batch_retried", rule=rule.id, attempt=attempt + 1,
+                        error=error_label(err))
+            time.sleep(min(0.5 * 2 ** attempt, 8.0))
     return None  # pragma: no cover - the loop returns or raises
 
 
 def _batch(conn: Connection, compiled: CompiledRule, last: tuple[Any, ...] | None,
            batch_size: int, secrets: strategies.Secrets) -> BatchResult | None:
     root = compiled.root
-    dialect = conn.dialect.name
     columns = root.fetch_columns()
     after = None if last is None else (last[0] if len(last) == 1 else sa.tuple_(*last))
     rows = conn.execute(statements.batch_select(root, columns, after, batch_size,
-                                                dialect)).all()
+                                                conn.dialect)).all()
     if not rows:
         return None
     width = len(root.key)

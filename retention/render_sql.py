@@ -38,7 +38,7 @@ def rule_sql(compiled: CompiledRule, dialect: Dialect, batch_size: int) -> list[
     root = compiled.root
     size = compiled.rule.batch_size or batch_size
     select = statements.batch_select(root, root.fetch_columns(), sa.bindparam("last_key"), size,
-                                     dialect.name)
+                                     dialect)
     out = [f"-- {root.label}: next batch of {size} (the first batch has no last_key condition)\n"
            + _render(select, dialect)]
     out.extend(_node_sql(root, dialect, None))

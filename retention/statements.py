@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from . import strategies
 from .compile import Node
-from .database import supports_for_update
+from .database import skip_locked, supports_for_update
 from .model import NullStrategy
 
 
@@ -20,17 +20,18 @@ def _and(match: sa.ColumnElement[bool], recheck: sa.ColumnElement[bool] | None) 
 
 
 def batch_select(root: Node, columns: Sequence[sa.Column[Any]], last: Any, size: int,
-                 dialect: str) -> sa.Select[Any]:
+                 dialect: Any) -> sa.Select[Any]:
     """Next keyset batch of the target: `WHERE <rule> AND key > :last ORDER BY key LIMIT n`,
-    locking the rows where the database has row locks."""
+    locking the rows where the database has row locks. Rows the application holds locked are
+    skipped where the database can (`SKIP LOCKED`): the next run picks them up."""
     stmt = sa.select(*columns).order_by(*root.key).limit(size)
     if root.where is not None:
         stmt = stmt.where(root.where)
     if last is not None:
         key = root.key[0] if len(root.key) == 1 else sa.tuple_(*root.key)
         stmt = stmt.where(key > last)
-    if supports_for_update(dialect):
-        stmt = stmt.with_for_update()
+    if supports_for_update(dialect.name):
+        stmt = stmt.with_for_update(skip_locked=skip_locked(dialect))
     return stmt
 
 

@@ -21,12 +21,13 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from . import __version__, audit
 from .compile import CompiledRule
-from .database import driver_reason, error_label, safe_url
+from .database import database_clock, driver_reason, error_label, safe_url
 from .errors import (
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_SIGINT,
     EXIT_SIGTERM,
+    ConfigError,
     DatabaseUnavailable,
     RetentionError,
 )
@@ -99,6 +100,7 @@ class Sweep:
     policy_digest: str
     secrets: Secrets
     batch_size: int
+    clock_tolerance: float = 300.0  # seconds
     force: bool = False
     pause: float = 0.0
     on_batch: OnBatch | None = None
@@ -110,10 +112,29 @@ def sweep(job: Sweep) -> RunResult:
     engine = job.engine
     try:
         with run_lock(engine):
+            _check_clock(engine, job.clock_tolerance)
             audit.ensure_tables(engine)
             return _run(job)
     except OperationalError as err:
         raise DatabaseUnavailable(f"database error: {driver_reason(err)}") from None
+
+
+def _check_clock(engine: Engine, tolerance: float) -> None:
+    """Refuse to run when this host's clock and the database's disagree: cutoffs computed here
+    are compared with timestamps the database wrote."""
+    # the host's real clock, not datetime.now(): tests freeze that, the database's keeps going
+    host = time.clock_gettime(time.CLOCK_REALTIME)
+    with engine.connect() as conn:
+        server = database_clock(conn)
+        conn.rollback()
+    if server is None:
+        return
+    drift = server - host
+    if abs(drift) > tolerance:
+        raise ConfigError(
+            f"the database clock is {abs(drift):.1f} s {'ahead of' if drift > 0 else 'behind'} "
+            f"this host's (tolerance {tolerance:.0f} s); refusing to run, since cutoffs would "
+            "be off by as much: fix the clocks (NTP) or raise --clock-tolerance")
 
 
 def _run(job: Sweep) -> RunResult:
@@ -155,6 +176,8 @@ def _run(job: Sweep) -> RunResult:
         seq = writer.append(conn, "run_finished", status=result.status, detail={
             "seconds": round(result.seconds, 3), "totals": result.totals(),
             "failed_rules": [r.rule_id for r in result.rules if r.error],
+            "remaining": {r.rule_id: r.remaining for r in result.rules
+                          if r.remaining is not None},
             "stop_reason": result.stop_reason,
             "rules_not_finished": [c.rule.id for c in job.compiled[len(result.rules) - 1:]]
             if result.status == "stopped" else [],
@@ -199,8 +222,15 @@ def _sweep_one(job: Sweep, item: CompiledRule, writer: audit.AuditWriter,
                           table_name=rule.table, action=item.root.action,
                           detail={"error": result.error})
         return True
+    if finished:
+        # Post-run proof: the selection again, at the same cutoff. Rows left are rows the
+        # application held locked (skipped) or rows that became due during the run.
+        with engine.connect() as conn:
+            result.remaining = due_rows(conn, item)
+            conn.rollback()
     event = "rule_finished" if finished else "rule_stopped"
-    bound.info(event, batches=result.batches, seconds=round(result.seconds, 3), **_rows(result))
+    bound.info(event, batches=result.batches, seconds=round(result.seconds, 3),
+               remaining=result.remaining, **_rows(result))
     return finished
 
 

@@ -104,7 +104,7 @@ def test_two_runs_started_together_one_works_the_other_exits_5(
                              text=True, env=env)
     second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env)
-    results = [p.communicate(timeout=120) + (p.returncode,) for p in (first, second)]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in (first, second)]
     codes = sorted(code for _out, _err, code in results)
     assert codes == [0, 5], [err for _out, err, _code in results]
     winner = next(out for out, _err, code in results if code == 0)
