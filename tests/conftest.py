@@ -7,6 +7,7 @@ import os
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,32 @@ def order_schema(*, cascade_items: bool = False) -> tuple[sa.MetaData, dict[str,
     )
     return meta, {"customers": customers, "orders": orders, "items": items,
                   "invoices": invoices, "grid": grid}
+
+
+# --------------------------------------------------------------------------- a visits table
+
+VISITS_POLICY = CATEGORY_YAML + """
+rules:
+  - id: old-visits
+    category: history
+    table: visits
+    expires: {after: 30 days, from: created_at}
+    action: delete
+"""
+
+
+def make_visits(db: Database, *, old: int, recent: int = 0,
+                now: datetime | None = None) -> sa.Table:
+    """`old` visits 400 days before `now` (due under VISITS_POLICY), then `recent` visits of
+    the day before (not due); ids count from 1. `now` defaults to the real UTC time."""
+    meta = sa.MetaData()
+    visits = sa.Table("visits", meta,
+                      sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                      sa.Column("created_at", sa.DateTime, nullable=False))
+    db.create(meta)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    db.insert(visits, [{"id": i, "created_at": now - timedelta(days=400)}
+                       for i in range(1, old + 1)])
+    db.insert(visits, [{"id": old + i, "created_at": now - timedelta(days=1)}
+                       for i in range(1, recent + 1)])
+    return visits

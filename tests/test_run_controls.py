@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -13,31 +13,17 @@ from freezegun import freeze_time
 from retention import api, audit, executor
 from retention.cli import main
 from retention.strategies import Secrets
-from tests.conftest import CATEGORY_YAML, SECRET, Database
+from tests.conftest import SECRET, VISITS_POLICY, Database, make_visits
 
 NOW = datetime(2026, 11, 29, 3, 0, 0)
 
 
 def _visits(db: Database, old: int = 30, new: int = 10) -> None:
-    meta = sa.MetaData()
-    visits = sa.Table("visits", meta,
-                      sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-                      sa.Column("created_at", sa.DateTime, nullable=False))
-    db.create(meta)
-    rows = [{"id": i, "created_at": NOW - timedelta(days=400)} for i in range(1, old + 1)]
-    rows += [{"id": old + i, "created_at": NOW - timedelta(days=1)} for i in range(1, new + 1)]
-    db.insert(visits, rows)
+    make_visits(db, old=old, recent=new, now=NOW)
 
 
 def _policy(extra: str = "", settings: str = "") -> str:
-    return settings + CATEGORY_YAML + f"""
-rules:
-  - id: old-visits
-    category: history
-    table: visits
-    expires: {{after: 30 days, from: created_at}}
-    action: delete
-{extra}"""
+    return settings + VISITS_POLICY + extra
 
 
 def _records(db: Database, kind: str) -> list[dict[str, object]]:

@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 import sqlalchemy as sa
 
 from retention import api
 from retention.database import is_transient
 from retention.errors import ConfigError
-from tests.conftest import BACKENDS, CATEGORY_YAML, Database
+from tests.conftest import BACKENDS, VISITS_POLICY, Database, make_visits
 
 SERVERS = [b for b in BACKENDS if b != "sqlite"]
 
-POLICY = CATEGORY_YAML + """
-rules:
-  - id: old-visits
-    category: history
-    table: visits
-    expires: {after: 30 days, from: created_at}
-    action: delete
-"""
+POLICY = VISITS_POLICY
 
 
 def _visits(db: Database, rows: int = 20, recent: int = 0) -> sa.Table:
-    """`rows` visits 400 days old (due), then `recent` visits of yesterday (not due)."""
-    meta = sa.MetaData()
-    visits = sa.Table("visits", meta,
-                      sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-                      sa.Column("created_at", sa.DateTime, nullable=False))
-    db.create(meta)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    db.insert(visits, [{"id": i, "created_at": now - timedelta(days=400)}
-                       for i in range(1, rows + 1)])
-    db.insert(visits, [{"id": rows + i, "created_at": now - timedelta(days=1)}
-                       for i in range(1, recent + 1)])
-    return visits
+    return make_visits(db, old=rows, recent=recent)
 
 
 def test_a_run_refuses_when_the_database_clock_disagrees(

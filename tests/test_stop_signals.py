@@ -8,34 +8,20 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import CATEGORY_YAML, SECRET, Database
+from tests.conftest import SECRET, VISITS_POLICY, Database, make_visits
 
 ROWS = 400
 
-POLICY = CATEGORY_YAML + """
-rules:
-  - id: old-visits
-    category: history
-    table: visits
-    expires: {after: 30 days, from: created_at}
-    action: delete
-"""
+POLICY = VISITS_POLICY
 
 
 def _visits(db: Database) -> None:
-    meta = sa.MetaData()
-    visits = sa.Table("visits", meta,
-                      sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-                      sa.Column("created_at", sa.DateTime, nullable=False))
-    db.create(meta)
-    old = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=400)
-    db.insert(visits, [{"id": i, "created_at": old} for i in range(1, ROWS + 1)])
+    make_visits(db, old=ROWS)
 
 
 def _start_run(db: Database, policies: Path) -> subprocess.Popen[str]:
