@@ -284,6 +284,3 @@ def _sqlite_datetime_text(naive: datetime, strict: bool) -> str:
         fraction = fraction.rstrip("0")
     return f"{text}.{fraction}" if fraction else text
 
-
-def describe_key(node: Node) -> str:
-    return ", ".join(c.name for c in node.key)

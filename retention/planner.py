@@ -72,13 +72,12 @@ def describe_expiry(rule: Rule) -> str | None:
 
 
 def plan_rule(conn: Connection, compiled: CompiledRule, *, samples: int = 0,
-              secrets: strategies.Secrets | None = None,
               sql: list[str] | None = None) -> RulePlan:
     rule = compiled.rule
     counts: list[TableCount] = []
     for node, cond in walk_conditions(compiled.root):
         counts.append(TableCount(node.label, node.table.name, node.action,
-                                 _count(conn, node, cond, secrets)))
+                                 _count(conn, node, cond)))
         if node.action == "delete":
             for label, cascade, ccond in walk_cascades(node.cascades, node.table, cond,
                                                        node.label):
@@ -93,7 +92,7 @@ def plan_rule(conn: Connection, compiled: CompiledRule, *, samples: int = 0,
             stmt = stmt.where(root.where)
         if root.action == "anonymise" and not root.exact:
             stmt = stmt.limit(None)
-            keys = tuple(_changing_keys(conn, root, stmt, secrets, samples))
+            keys = tuple(_changing_keys(conn, root, stmt, samples))
         else:
             keys = tuple(tuple(r) for r in conn.execute(stmt))
     return RulePlan(
@@ -109,17 +108,16 @@ def plan_rule(conn: Connection, compiled: CompiledRule, *, samples: int = 0,
     )
 
 
-def _count(conn: Connection, node: Node, cond: sa.ColumnElement[bool],
-           secrets: strategies.Secrets | None) -> int:
+def _count(conn: Connection, node: Node, cond: sa.ColumnElement[bool]) -> int:
     if node.exact:
         return int(conn.execute(sa.select(sa.func.count()).select_from(node.table)
                                 .where(cond)).scalar_one())
     stmt = sa.select(*node.key, *(node.table.c[c] for c in node.strategies)).where(cond)
-    return sum(1 for _ in _changing_keys(conn, node, stmt, secrets, None))
+    return sum(1 for _ in _changing_keys(conn, node, stmt, None))
 
 
 def _changing_keys(conn: Connection, node: Node, stmt: sa.Select[Any],
-                   secrets: strategies.Secrets | None, limit: int | None) -> Any:
+                   limit: int | None) -> Any:
     """Keys of rows whose anonymised values differ from the stored ones (streamed)."""
     names = list(node.strategies)
     stmt = sa.select(*node.key, *(node.table.c[c] for c in names)).where(
@@ -129,7 +127,7 @@ def _changing_keys(conn: Connection, node: Node, stmt: sa.Select[Any],
     result = conn.execution_options(yield_per=2000).execute(stmt)
     for row in result:
         values = row[width:]
-        if any(v is not None and strategies.changes(node.strategies[n], v, secrets)
+        if any(v is not None and strategies.changes(node.strategies[n], v, None)
                for n, v in zip(names, values, strict=True)):
             yield tuple(row[:width])
             found += 1
@@ -141,4 +139,4 @@ def _changing_keys(conn: Connection, node: Node, stmt: sa.Select[Any],
 def due_rows(conn: Connection, compiled: CompiledRule) -> int:
     """Rows of the rule's target table that a run would change now."""
     root = compiled.root
-    return _count(conn, root, root.where if root.where is not None else sa.true(), None)
+    return _count(conn, root, root.where if root.where is not None else sa.true())
