@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from . import statements, strategies
+from . import statements, strategies, testhooks
 from .audit import AuditWriter, key_hashes
 from .compile import Cascade, CompiledRule, Node
 from .database import error_label, is_transient, key_in
@@ -162,6 +162,7 @@ def _batch_with_retries(engine: Engine, compiled: CompiledRule, last: tuple[Any,
             with engine.begin() as conn:
                 batch = _batch(conn, compiled, last, batch_size, secrets)
                 if batch is not None and batch.changed:
+                    testhooks.pause("changed")
                     audit.append(
                         conn, "batch", rule_id=rule.id, category=rule.category,
                         table_name=rule.table, action=compiled.root.action,
@@ -169,6 +170,7 @@ def _batch_with_retries(engine: Engine, compiled: CompiledRule, last: tuple[Any,
                         counts={k: vars(c) for k, c in batch.counts.items()},
                         key_hashes=key_hashes(secrets, rule.table, batch.keys),
                     )
+                    testhooks.pause("audited")
                 return batch
         except ConcurrentChange:
             if attempt == RETRIES:

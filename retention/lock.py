@@ -16,9 +16,9 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,16 @@ from urllib.parse import unquote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from .database import driver_reason, safe_url
-from .errors import EXIT_LOCKED, ConfigError, DatabaseUnavailable, RetentionError
+from .errors import (
+    EXIT_LOCKED,
+    EXIT_UNAVAILABLE,
+    ConfigError,
+    DatabaseUnavailable,
+    RetentionError,
+)
 
 LOCK_NAME = "retention.sweep"
 # PostgreSQL advisory locks take a 64-bit key (scoped to the current database by the server):
@@ -52,12 +58,25 @@ lock_table = sa.Table(
 
 @dataclass(frozen=True)
 class LockInfo:
-    """Who holds (or took) the sweep lock: `since` is UTC ISO 8601, `backend` the dialect."""
+    """Who holds (or took) the sweep lock: `since` is UTC ISO 8601, `backend` the dialect.
+
+    For the lock this process took, `held()` asks the database whether the lock's session
+    still holds it: a session killed by an administrator (or a dropped connection) releases
+    the lock, and another sweep may then start."""
 
     host: str
     pid: int
     since: str
     backend: str
+    held: Callable[[], bool] = field(default=lambda: True, compare=False, repr=False)
+
+
+class LockLost(RetentionError):
+    """The sweep lock's database session ended during the run (killed, or the connection
+    dropped): the run stops after its current batch, without closing itself in the audit
+    trail, since another sweep may hold the lock by now; the next run records it aborted."""
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 class LockHeld(RetentionError):
@@ -83,8 +102,8 @@ def run_lock(engine: Engine) -> Iterator[LockInfo]:
         with _file_lock(engine, me):
             yield me
     elif backend in ("postgresql", "mysql", "mariadb"):
-        with _session_lock(engine, me):
-            yield me
+        with _session_lock(engine, me) as held:
+            yield replace(me, held=held)
     else:
         raise ConfigError(f"no sweep lock for {backend} databases "
                           "(supported: SQLite, PostgreSQL, MariaDB/MySQL)")
@@ -96,6 +115,7 @@ def run_lock(engine: Engine) -> Iterator[LockInfo]:
 @dataclass(frozen=True)
 class _Statements:
     take: sa.TextClause  # true when taken, false when held elsewhere (NULL: MySQL error)
+    mine: sa.TextClause  # true while this session holds it
     release: sa.TextClause  # true when this session held it
     session: sa.TextClause  # this session's id
     holder: sa.TextClause  # the id of the session holding the lock, or NULL
@@ -108,6 +128,10 @@ def _statements(conn: Connection) -> _Statements:
         unsigned = PG_LOCK_KEY & 0xFFFF_FFFF_FFFF_FFFF
         return _Statements(
             take=sa.text("SELECT pg_try_advisory_lock(:key)"),
+            mine=sa.text(
+                "SELECT COUNT(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND pid = pg_backend_pid() AND classid = :high AND objid = :low"
+                " AND objsubid = 1"),
             release=sa.text("SELECT pg_advisory_unlock(:key)"),
             session=sa.text("SELECT pg_backend_pid()"),
             holder=sa.text(
@@ -124,6 +148,7 @@ def _statements(conn: Connection) -> _Statements:
         name = f"{LOCK_NAME}:{hashlib.sha256(database.encode()).hexdigest()[:40]}"
     return _Statements(
         take=sa.text("SELECT GET_LOCK(:name, 0)"),
+        mine=sa.text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()"),
         release=sa.text("SELECT RELEASE_LOCK(:name)"),
         session=sa.text("SELECT CONNECTION_ID()"),
         holder=sa.text("SELECT IS_USED_LOCK(:name)"),
@@ -132,7 +157,7 @@ def _statements(conn: Connection) -> _Statements:
 
 
 @contextmanager
-def _session_lock(engine: Engine, me: LockInfo) -> Iterator[None]:
+def _session_lock(engine: Engine, me: LockInfo) -> Iterator[Callable[[], bool]]:
     where = safe_url(engine.url)
     try:
         # AUTOCOMMIT: the connection waits through the whole run, and must not wait inside
@@ -152,7 +177,14 @@ def _session_lock(engine: Engine, me: LockInfo) -> Iterator[None]:
         held = True
         session_id = conn.execute(sql.session).scalar_one()
         _write_holder(engine, me, int(session_id))
-        yield
+
+        def still_held() -> bool:
+            try:
+                return bool(conn.execute(sql.mine, sql.params).scalar())
+            except SQLAlchemyError:  # the session is gone, and with it the lock
+                return False
+
+        yield still_held
     finally:
         if held:
             _release(conn, sql)
@@ -162,7 +194,7 @@ def _session_lock(engine: Engine, me: LockInfo) -> Iterator[None]:
 def _release(conn: Connection, sql: _Statements) -> None:
     try:
         released = conn.execute(sql.release, sql.params).scalar()
-    except (OperationalError, InterfaceError):
+    except SQLAlchemyError:  # a dead session (or one awaiting rollback after it died)
         released = False
     if not released:
         # The session is gone or unsure; closing it for good frees whatever it still holds,

@@ -65,6 +65,13 @@ def run_table(result: RunResult, console: Console) -> None:
     console.print(table)
     totals = ", ".join(f"{n:,} {a}" for a, n in result.totals().items()) or "nothing to do"
     console.print(f"{totals} in {result.seconds:.2f} s")
+    for rule in result.rules:
+        if rule.remaining:
+            console.print(f"{rule.rule_id}: {rule.remaining:,} row(s) still due after the rule "
+                          "(locked by the application, capped or failed); the next run "
+                          "selects them again")
+    for dead in result.aborted_runs:
+        console.print(f"run {dead} never finished (killed or crashed); recorded as aborted")
     if result.head:
         console.print(f"audit head seq={result.head[0]} hash={result.head[1]}")
 
@@ -73,14 +80,17 @@ def run_json(result: RunResult) -> str:
     return json.dumps({
         "run_id": result.run_id,
         "status": result.status,
+        "stop_reason": result.stop_reason,
         "started_at": result.started_at.isoformat(),
         "seconds": round(result.seconds, 3),
         "totals": result.totals(),
         "rules": [{
             "rule_id": r.rule_id, "category": r.category, "table": r.table, "action": r.action,
             "cutoff": r.cutoff, "batches": r.batches, "seconds": round(r.seconds, 3),
-            "error": r.error, "counts": {k: vars(c) for k, c in r.counts.items()},
+            "error": r.error, "remaining": r.remaining,
+            "counts": {k: vars(c) for k, c in r.counts.items()},
         } for r in result.rules],
+        "aborted_runs": result.aborted_runs,
         "audit_head": {"seq": result.head[0], "hash": result.head[1]} if result.head else None,
     }, indent=2)
 

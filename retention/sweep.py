@@ -9,6 +9,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from .errors import (
     RetentionError,
 )
 from .executor import OnBatch, RuleResult, new_result, sweep_rule
-from .lock import run_lock
+from .lock import LockLost, run_lock
 from .model import Settings
 from .planner import due_rows
 from .strategies import Secrets
@@ -111,10 +112,10 @@ def sweep(job: Sweep) -> RunResult:
     """Take the sweep lock, close runs that died, then process every rule in order."""
     engine = job.engine
     try:
-        with run_lock(engine):
+        with run_lock(engine) as lock:
             _check_clock(engine, job.clock_tolerance)
             audit.ensure_tables(engine)
-            return _run(job)
+            return _run(job, lock.held)
     except OperationalError as err:
         raise DatabaseUnavailable(f"database error: {driver_reason(err)}") from None
 
@@ -137,7 +138,22 @@ def _check_clock(engine: Engine, tolerance: float) -> None:
             "be off by as much: fix the clocks (NTP) or raise --clock-tolerance")
 
 
-def _run(job: Sweep) -> RunResult:
+def _stop_check(job: Sweep, held: Callable[[], bool], run_id: str) -> Callable[[], bool]:
+    """Asked before every batch: stop when the operator asks (signal, budget, stop file);
+    end the run at once when the lock's session is gone, since another sweep may have
+    started."""
+    def should_stop() -> bool:
+        if not held():
+            raise LockLost(
+                f"run {run_id} lost the sweep lock (its database session ended); stopped after "
+                "the last committed batch, which is audited; the next run records this run as "
+                "aborted and continues the work")
+        return job.stop() if job.stop is not None else False
+
+    return should_stop
+
+
+def _run(job: Sweep, held: Callable[[], bool]) -> RunResult:
     engine, secrets = job.engine, job.secrets
     now = datetime.now(UTC)
     run_id = str(uuid.uuid4())
@@ -162,10 +178,11 @@ def _run(job: Sweep) -> RunResult:
         bound.warning("run_marked_aborted", aborted_run=dead)
     bound.info("run_started", rules=len(job.compiled), database=safe_url(engine.url))
     started = time.monotonic()
+    should_stop = _stop_check(job, held, run_id)
     for item in job.compiled:
         rule_result = new_result(item)
         result.rules.append(rule_result)
-        if not _sweep_one(job, item, writer, rule_result, bound):
+        if not _sweep_one(job, item, writer, rule_result, bound, should_stop):
             result.status = "stopped"
             result.stop_reason = job.stop.reason if job.stop else None
             break
@@ -191,7 +208,7 @@ def _run(job: Sweep) -> RunResult:
 
 
 def _sweep_one(job: Sweep, item: CompiledRule, writer: audit.AuditWriter,
-               result: RuleResult, bound: Any) -> bool:
+               result: RuleResult, bound: Any, should_stop: Callable[[], bool]) -> bool:
     """One rule; a failure or a cap is recorded and does not stop the run.
 
     Returns False when asked to stop."""
@@ -209,8 +226,10 @@ def _sweep_one(job: Sweep, item: CompiledRule, writer: audit.AuditWriter,
             return True
         finished = sweep_rule(engine, item, writer, result,
                               batch_size=rule.batch_size or job.batch_size,
-                              secrets=job.secrets, on_batch=job.on_batch, should_stop=job.stop,
-                              pause=job.pause)
+                              secrets=job.secrets, on_batch=job.on_batch,
+                              should_stop=should_stop, pause=job.pause)
+    except LockLost:
+        raise
     except (SQLAlchemyError, RetentionError) as err:
         # Our own errors say what went wrong without row values; a database's message can
         # quote them, so only its class and code are kept.
