@@ -114,7 +114,7 @@ def run_demo(path: Path, *, customers: int, seed: int, policies: list[str] | Non
     console.print("Try the commands yourself against the demo database:", highlight=False)
     for command in (f"retention validate{given} --database {url}",
                     f"retention plan{given} --database {url} --sql",
-                    f"retention run{given} --database {url}    # nothing left to do",
+                    f"retention run{given} --database {url}    # orders whose documents went",
                     f"retention plan{given} --database {url} --as-of {next_year}",
                     f"retention audit show --database {url}"):
         console.print(f"  {command}", markup=False, highlight=False)

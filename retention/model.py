@@ -1,4 +1,8 @@
-"""The policy language as frozen, typed models; `retention schema` exports them as JSON Schema."""
+"""The policy language as frozen, typed models; `retention schema` exports them as JSON Schema.
+
+Building blocks live in `model_base`, actions and anonymisation strategies in `model_actions`;
+this module re-exports them, so `retention.model` stays the one place to import from.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +11,83 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
     Tag,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from .durations import Duration, parse_duration, parse_month_day
+from .durations import parse_month_day
+from .model_actions import (
+    STRATEGY_NAMES,
+    Action,
+    Anonymise,
+    EmailDomainStrategy,
+    FixedStrategy,
+    HmacStrategy,
+    MaskStrategy,
+    NullStrategy,
+    PostcodePrefixStrategy,
+    RoundStrategy,
+    Strategy,
+    TruncateDateStrategy,
+    action_name,
+)
+from .model_base import IDENT_KEYS, IDENT_RE, SLUG_RE, DurationText, Identifier, PolicyModel, Scalar
 
-IDENT_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
-SLUG_RE = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
-
-Identifier = Annotated[
-    str,
-    Field(pattern=IDENT_RE, description="A table or column name as the database spells it."),
+__all__ = [
+    "IDENT_RE", "SLUG_RE", "STRATEGY_NAMES", "Action", "AllCondition", "Anonymise", "AnyCondition",
+    "Category", "ColumnCondition", "Condition", "DurationText", "EmailDomainStrategy",
+    "ExistsCondition", "Expiry", "FixedStrategy", "HmacStrategy", "Identifier", "Keep",
+    "LegalFloor", "Link", "MaskStrategy", "NotExistsCondition", "NullStrategy", "PolicyFile",
+    "PostcodePrefixStrategy", "Related", "RoundStrategy", "Rule", "Settings", "Strategy",
+    "TruncateDateStrategy", "action_name", "json_schema",
 ]
-Scalar = str | int | float | bool | None
-# pydantic moves the key pattern of `dict[Identifier, ...]` into patternProperties, which leaves
-# other keys unchecked; propertyNames holds them to the pattern too.
-IDENT_KEYS: dict[str, Any] = {"propertyNames": {"pattern": IDENT_RE}}
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
+_Model = PolicyModel
 
 # --------------------------------------------------------------------------- categories
+
+CountedFrom = Literal["timestamp", "financial_year_end"]
+
+
+def _text_given(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty: say why (a law, a purpose)")
+    return value
+
+
+class LegalFloor(_Model):
+    """A period the law requires records of a category to be kept: no rule may delete them
+    sooner. `retention validate` rejects every rule whose delete could come earlier."""
+
+    after: DurationText
+    counted_from: CountedFrom = Field(
+        "timestamp",
+        description="'financial_year_end': the period counts from the end of the financial "
+        "year the clock falls in (as in Expiry).",
+    )
+    from_: Identifier | None = Field(
+        None, alias="from",
+        description="The clock column a deleting rule must count from (e.g. created_at); any "
+        "clock column when omitted.",
+    )
+    tables: tuple[Identifier, ...] = Field(
+        (), description="Tables the floor protects from every rule, whatever its category, in "
+        "addition to the target tables of the category's own rules.",
+    )
+    law: Annotated[str, BeforeValidator(_text_given)] = Field(
+        description="The law that sets the period, e.g. 'Bookkeeping Act § 13'."
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def _distinct_tables(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        twice = sorted({t for t in value if value.count(t) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed twice")
+        return value
 
 
 class Category(_Model):
@@ -50,6 +99,9 @@ class Category(_Model):
     legal_basis: str = Field(description="Why the data may be kept, e.g. 'GDPR Art. 6(1)(b)'.")
     policy_clause: str = Field(
         description="The privacy-policy sentence or section this category implements."
+    )
+    legal_floor: LegalFloor | None = Field(
+        None, description="A minimum retention period set by law for this category's records."
     )
 
 
@@ -126,11 +178,12 @@ def _list_as_all(value: Any) -> Any:
 
 def _condition_tag(value: Any) -> str | None:
     if isinstance(value, BaseModel):
-        return {
+        tags: dict[type[BaseModel], str] = {
             ColumnCondition: "column-condition", AllCondition: "all-condition",
             AnyCondition: "any-condition", ExistsCondition: "exists-condition",
             NotExistsCondition: "not-exists-condition",
-        }.get(type(value))
+        }
+        return tags.get(type(value))
     return _condition_kind(value)
 
 
@@ -159,33 +212,12 @@ Condition = Annotated[
 # --------------------------------------------------------------------------- expiry
 
 
-def _duration(value: Any) -> Any:
-    if isinstance(value, str):
-        return parse_duration(value)
-    if isinstance(value, Duration):
-        return value
-    raise ValueError(
-        f"{value!r} is not a duration (try '3 years', '18 months', '90 days' or 'P3Y')"
-    )
-
-
-DurationText = Annotated[
-    Duration,
-    BeforeValidator(_duration),
-    WithJsonSchema({
-        "type": "string",
-        "description": "A period: '90 days', '18 months', '1 year 6 months', or ISO 8601 'P3Y'.",
-        "examples": ["3 years", "18 months", "P3Y"],
-    }),
-]
-
-
 class Expiry(_Model):
     """When a row becomes due: a period after a timestamp column."""
 
     after: DurationText
     from_: Identifier = Field(alias="from", description="The timestamp column the clock reads.")
-    counted_from: Literal["timestamp", "financial_year_end"] = Field(
+    counted_from: CountedFrom = Field(
         "timestamp",
         description="'financial_year_end' counts the period from the end of the financial year "
         "the timestamp falls in (bookkeeping periods).",
@@ -210,113 +242,6 @@ class Expiry(_Model):
             except Exception:  # ZoneInfoNotFoundError, ValueError for odd keys
                 raise ValueError(f"{value!r} is not a time zone (e.g. 'Europe/Oslo')") from None
         return value
-
-
-# --------------------------------------------------------------------------- actions
-
-
-class NullStrategy(_Model):
-    strategy: Literal["null"]
-
-
-class FixedStrategy(_Model):
-    strategy: Literal["fixed"]
-    # strict: YAML `true` must not turn into 1
-    value: StrictStr | StrictInt | StrictFloat
-
-
-class HmacStrategy(_Model):
-    """Replace the value by a keyed pseudonym: prefix + hex of HMAC-SHA256(secret, value)."""
-
-    strategy: Literal["hmac"]
-    length: int = Field(32, ge=12, le=128, description="Total length, prefix included.")
-    prefix: str = Field("pn:", pattern=r"^[A-Za-z0-9_:~-]{1,8}$")
-
-    @model_validator(mode="after")
-    def _room_for_digest(self) -> HmacStrategy:
-        if self.length - len(self.prefix) < 8:
-            raise ValueError("length leaves fewer than 8 hex digits after the prefix")
-        return self
-
-
-class MaskStrategy(_Model):
-    strategy: Literal["mask"]
-    keep_first: int = Field(0, ge=0)
-    keep_last: int = Field(0, ge=0)
-    char: str = Field("*", min_length=1, max_length=1)
-
-
-class EmailDomainStrategy(_Model):
-    """Keep only '@domain' of an e-mail address."""
-
-    strategy: Literal["email_domain"]
-
-
-class TruncateDateStrategy(_Model):
-    strategy: Literal["truncate_date"]
-    to: Literal["month", "year"] = "month"
-
-
-class RoundStrategy(_Model):
-    strategy: Literal["round"]
-    digits: int = Field(0, ge=-9, le=9, description="Decimal places; negative rounds to tens, ...")
-
-
-class PostcodePrefixStrategy(_Model):
-    strategy: Literal["postcode_prefix"]
-    keep: int = Field(2, ge=0, le=10)
-
-
-STRATEGY_NAMES = (
-    "null", "fixed", "hmac", "mask", "email_domain", "truncate_date", "round", "postcode_prefix"
-)
-
-
-def _strategy_shorthand(value: Any) -> Any:
-    if value is None:
-        return {"strategy": "null"}
-    if isinstance(value, str):
-        return {"strategy": value}
-    return value
-
-
-_TaggedStrategy = Annotated[
-    NullStrategy | FixedStrategy | HmacStrategy | MaskStrategy | EmailDomainStrategy
-    | TruncateDateStrategy | RoundStrategy | PostcodePrefixStrategy,
-    Field(discriminator="strategy"),
-]
-# `column: ~` means null; `column: hmac` is the strategy with its defaults.
-_StrategyShorthand = Literal[
-    "null", "hmac", "mask", "email_domain", "truncate_date", "round", "postcode_prefix"
-]  # every strategy but 'fixed', which needs a value
-Strategy = Annotated[
-    _TaggedStrategy,
-    BeforeValidator(_strategy_shorthand,
-                    json_schema_input_type=_TaggedStrategy | _StrategyShorthand | None),
-]
-
-
-class Anonymise(_Model):
-    anonymise: dict[Identifier, Strategy] = Field(min_length=1, json_schema_extra=IDENT_KEYS)
-
-
-def _action_kind(value: Any) -> str | None:
-    if isinstance(value, str):
-        return "delete-action"
-    if isinstance(value, dict | Anonymise):
-        return "anonymise-action"
-    return None
-
-
-Action = Annotated[
-    Annotated[Literal["delete"], Tag("delete-action")]
-    | Annotated[Anonymise, Tag("anonymise-action")],
-    Discriminator(
-        _action_kind,
-        custom_error_type="action",
-        custom_error_message="an action is 'delete' or {anonymise: {column: strategy, ...}}",
-    ),
-]
 
 
 # --------------------------------------------------------------------------- rules
@@ -376,6 +301,32 @@ class Settings(_Model):
         return value
 
 
+# --------------------------------------------------------------------------- keep
+
+
+class Keep(_Model):
+    """Personal data the policy deliberately keeps (no rule removes it), or a table that holds
+    none, with the reason: every personal-data table is then accounted for, by a rule or by
+    a keep entry."""
+
+    table: Identifier
+    columns: tuple[Identifier, ...] | None = Field(
+        None, min_length=1, description="The columns kept; the whole table when omitted."
+    )
+    category: str = Field(description="The id of the category the data belongs to.")
+    reason: Annotated[str, BeforeValidator(_text_given)] = Field(
+        description="Why the data is kept, or why it is not personal data."
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _distinct_columns(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        twice = sorted({c for c in value or () if value is not None and value.count(c) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed twice")
+        return value
+
+
 class PolicyFile(_Model):
     """One policy file; several files are merged into one policy."""
 
@@ -383,6 +334,9 @@ class PolicyFile(_Model):
     settings: Settings | None = None
     categories: list[Category] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+    keep: list[Keep] = Field(
+        default_factory=list, description="Personal data kept on purpose, with the reason."
+    )
 
 
 def json_schema() -> dict[str, Any]:
@@ -390,9 +344,4 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "retention policy file"
     return schema
-
-
-def action_name(action: Literal["delete"] | Anonymise) -> str:
-    return "delete" if action == "delete" else "anonymise"
-
 

@@ -13,12 +13,22 @@ from pydantic import ValidationError
 
 from .durations import parse_month_day
 from .errors import Issue, PolicyError
-from .model import STRATEGY_NAMES, Category, PolicyFile, Related, Rule, Settings
+from .floors import floor_problems
+from .model import (
+    STRATEGY_NAMES,
+    Category,
+    Keep,
+    LegalFloor,
+    PolicyFile,
+    Related,
+    Rule,
+    Settings,
+)
 from .yamlsource import Source, YamlIssues, load_source
 
 _KNOWN_KEYS = sorted({
     name
-    for model in (PolicyFile, Settings, Category, Rule, Related)
+    for model in (PolicyFile, Settings, Category, Rule, Related, Keep, LegalFloor)
     for name in model.model_fields
 } | {"from", "after", "counted_from", "epoch", "timezone", "column", "op", "value", "all",
      "any", "exists", "not_exists", "table", "on", "where", "anonymise", "strategy", "length",
@@ -36,6 +46,9 @@ class Policy:
     rules: tuple[Rule, ...]
     # where each rule came from, for errors found later (e.g. against the database schema)
     origins: dict[str, tuple[Source, int]]
+    # personal data kept on purpose, in reading order, and where each entry came from
+    keeps: tuple[Keep, ...] = ()
+    keep_origins: tuple[tuple[Source, int], ...] = ()
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -49,6 +62,11 @@ class Policy:
         """An issue located at `path` below the rule's node in its file."""
         source, index = self.origins[rule_id]
         return source.issue(("rules", index, *path), message)
+
+    def keep_issue(self, index: int, path: tuple[str | int, ...], message: str) -> Issue:
+        """An issue located at `path` below the `index`-th keep entry (of `keeps`)."""
+        source, position = self.keep_origins[index]
+        return source.issue(("keep", position, *path), message)
 
     @property
     def financial_year(self) -> tuple[int, int]:
@@ -102,7 +120,11 @@ def load_policy(paths: Sequence[str | Path]) -> Policy:
         order = {str(f): i for i, f in enumerate(files)}  # reading order: file, line, column
         issues.sort(key=lambda i: (order.get(i.file, len(order)), i.line, i.column))
         raise PolicyError(issues)
-    return _merge(files, digest.hexdigest(), parsed)
+    policy = _merge(files, digest.hexdigest(), parsed)
+    floor_issues = floor_problems(policy)
+    if floor_issues:
+        raise PolicyError(floor_issues)
+    return policy
 
 
 def _read(file: Path, issues: list[Issue]) -> str | None:
@@ -128,12 +150,17 @@ def _merge(files: list[Path], digest: str, parsed: list[tuple[Source, PolicyFile
     categories = {c.id: c for _, pf in parsed for c in pf.categories}
     rules: list[Rule] = []
     origins: dict[str, tuple[Source, int]] = {}
+    keeps: list[Keep] = []
+    keep_origins: list[tuple[Source, int]] = []
     for source, pf in parsed:
         for index, rule in enumerate(pf.rules):
             rules.append(rule)
             origins[rule.id] = (source, index)
+        for index, keep in enumerate(pf.keep):
+            keeps.append(keep)
+            keep_origins.append((source, index))
     return Policy(tuple(str(f) for f in files), digest, settings, categories, tuple(rules),
-                  origins)
+                  origins, tuple(keeps), tuple(keep_origins))
 
 
 def _cross_check(parsed: list[Source]) -> Iterable[Issue]:
@@ -168,12 +195,60 @@ def _cross_check(parsed: list[Source]) -> Iterable[Issue]:
                                        f"duplicate rule id {rule_id!r} (first defined at "
                                        f"{seen_rules[rule_id]}); rule ids must be unique")
                 seen_rules.setdefault(rule_id, f"{source.file}:{source.locate(('rules', i))[0]}")
-            category = rule.get("category")
-            if isinstance(category, str) and category not in seen_categories:
-                hint = _did_you_mean(category, seen_categories) or (
-                    f" (categories: {', '.join(sorted(seen_categories)) or 'none defined'})")
-                yield source.issue(("rules", i, "category"),
-                                   f"unknown category {category!r}{hint}")
+            yield from _unknown_category(source, ("rules", i), rule, seen_categories)
+            yield from _tool_tables(source, ("rules", i), rule)
+    yield from _keep_clashes(parsed, seen_categories)
+
+
+def _unknown_category(source: Source, path: tuple[str | int, ...], item: dict[str, Any],
+                      categories: dict[str, str]) -> Iterable[Issue]:
+    category = item.get("category")
+    if isinstance(category, str) and category not in categories:
+        hint = _did_you_mean(category, categories) or (
+            f" (categories: {', '.join(sorted(categories)) or 'none defined'})")
+        yield source.issue((*path, "category"), f"unknown category {category!r}{hint}")
+
+
+def _keep_clashes(parsed: list[Source], categories: dict[str, str]) -> Iterable[Issue]:
+    """Keep entries name a known category, and no table or column is kept twice (a whole
+    table and some of its columns count as twice)."""
+    kept: dict[str, dict[str | None, str]] = {}  # table -> column (None: whole) -> file:line
+    for source in parsed:
+        data = source.data if isinstance(source.data, dict) else {}
+        for i, keep in _items(data, "keep"):
+            yield from _unknown_category(source, ("keep", i), keep, categories)
+            table, columns = keep.get("table"), keep.get("columns")
+            if not isinstance(table, str) or not isinstance(columns, list | None):
+                continue
+            here = f"{source.file}:{source.locate(('keep', i))[0]}"
+            before = kept.setdefault(table, {})
+            names = [None] if columns is None else [c for c in columns if isinstance(c, str)]
+            for name in dict.fromkeys(names):
+                first = before.get(name) or before.get(None) or (
+                    next(iter(before.values()), None) if name is None else None)
+                if first is not None:
+                    what = table if name is None else f"{table}.{name}"
+                    yield source.issue(("keep", i, "table" if name is None else "columns"),
+                                       f"{what} is already kept at {first}; keep it once")
+                    break
+                before[name] = here
+
+
+# The tool's own tables: the audit trail is archived by export, never swept by a rule; the lock
+# table holds who runs now.
+TOOL_TABLES = ("retention_audit", "retention_lock")
+
+
+def _tool_tables(source: Source, path: tuple[str | int, ...],
+                 item: dict[str, Any]) -> Iterable[Issue]:
+    """A rule, or a related table at any depth, that would change the tool's own tables."""
+    table = item.get("table")
+    if isinstance(table, str) and table.lower() in TOOL_TABLES:
+        yield source.issue((*path, "table"), (
+            f"{table!r} is the tool's own table; no rule may change it (archive the audit trail "
+            "with 'retention audit export' instead)"))
+    for j, related in _items(item, "related"):
+        yield from _tool_tables(source, (*path, "related", j), related)
 
 
 def _items(data: dict[str, Any], key: str) -> Iterable[tuple[int, dict[str, Any]]]:
@@ -240,7 +315,8 @@ def _translate(source: Source, err: ValidationError) -> list[Issue]:
             message = f"wrong type at {path}"  # replaced below once every member is known
         elif kind == "extra_forbidden":
             key = str(path[-1])
-            message = f"unknown key {key!r}" + (_did_you_mean(key, _KNOWN_KEYS) or
+            others = [k for k in _KNOWN_KEYS if k != key]  # 'column' where 'columns' belongs
+            message = f"unknown key {key!r}" + (_did_you_mean(key, others) or
                                                 "; see docs/policy-language.md for the keys")
             at_key = True
         elif kind == "missing":

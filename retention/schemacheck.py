@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from . import strategies
 from .database import Catalog
 from .errors import Issue, PolicyError
+from .floors import cascade_floor_problems
 from .model import (
     AllCondition,
     Anonymise,
@@ -17,6 +18,7 @@ from .model import (
     ColumnCondition,
     Condition,
     ExistsCondition,
+    Keep,
     NotExistsCondition,
     Related,
     Rule,
@@ -41,6 +43,12 @@ def check_schema(policy: Policy, catalog: Catalog, rule_ids: list[str] | None = 
         for path, message in _rule_problems(rule, catalog):
             where = ("rules", index, *_as_written(source.data["rules"][index], path))
             issues.append(source.issue(where, message, at_key=isinstance(path, KeyPath)))
+    if rule_ids is None:
+        for index, keep in enumerate(policy.keeps):
+            issues.extend(policy.keep_issue(index, path, message)
+                          for path, message in _keep_problems(keep, catalog))
+    if not issues:  # cascades are only known once the tables exist
+        issues = cascade_floor_problems(policy, catalog, rule_ids)
     if issues:
         raise PolicyError(issues)
 
@@ -170,3 +178,15 @@ def _related_problems(related: list[Related], parent: sa.Table, catalog: Catalog
             yield from _condition_problems(rel.where, table, catalog, (*here, "where"))
         yield from _action_problems(rel.action, table, here)
         yield from _related_problems(rel.related, table, catalog, here)
+
+
+def _keep_problems(keep: Keep, catalog: Catalog) -> Iterator[tuple[Path, str]]:
+    """A keep entry names a table and columns that exist: a typo would leave real personal
+    data unaccounted for while the entry claims it."""
+    if not catalog.has_table(keep.table):
+        yield ("table",), f"table {keep.table!r} does not exist in the database"
+        return
+    table = catalog.table(keep.table)
+    for i, name in enumerate(keep.columns or ()):
+        if name not in table.c:
+            yield ("columns", i), _no_column(table, name)

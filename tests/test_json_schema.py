@@ -275,8 +275,34 @@ def test_schema_describes_policy_files() -> None:
     """The schema is draft 2020-12 and names the top-level sections of a policy file."""
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert SCHEMA["type"] == "object"
-    assert set(SCHEMA["properties"]) == {"version", "settings", "categories", "rules"}
+    assert set(SCHEMA["properties"]) == {"version", "settings", "categories", "rules", "keep"}
     assert SCHEMA["additionalProperties"] is False
+
+
+def test_schema_describes_keep_entries_and_legal_floors() -> None:
+    """A keep entry needs table, category and reason; a legal floor needs a period and the
+    law; both are checked in the editor as by the loader."""
+    keep = SCHEMA["$defs"]["Keep"]
+    assert set(keep["required"]) == {"table", "category", "reason"}
+    assert set(keep["properties"]) == {"table", "columns", "category", "reason"}
+    floor = SCHEMA["$defs"]["LegalFloor"]
+    assert set(floor["required"]) == {"after", "law"}
+    assert set(floor["properties"]) == {"after", "counted_from", "from", "tables", "law"}
+    good = {"categories": [{"id": "books", "title": "t", "legal_basis": "b", "policy_clause": "c",
+                            "legal_floor": {"after": "5 years", "counted_from":
+                                            "financial_year_end", "law": "Bookkeeping Act"}}],
+            "keep": [{"table": "t", "columns": ["a"], "category": "books", "reason": "r"}]}
+    assert schema_errors(good, SCHEMA, SCHEMA) == []
+    PolicyFile.model_validate(good)
+    for bad in ({"keep": [{"table": "t", "category": "books"}]},
+                {"keep": [{"table": "t", "columns": [], "category": "books", "reason": "r"}]},
+                {"keep": [{"table": "t t", "category": "books", "reason": "r"}]},
+                {"categories": [{**good["categories"][0],
+                                 "legal_floor": {"after": "5 years", "counted_from": "fy",
+                                                 "law": "x"}}]}):
+        assert schema_errors(bad, SCHEMA, SCHEMA) != [], bad
+        with pytest.raises(ValueError):
+            PolicyFile.model_validate(bad)
 
 
 def test_schema_lists_the_rule_keys_and_requires_the_essential_ones() -> None:
