@@ -138,7 +138,7 @@ class AuditWriter:
                 raise KeyError(name)
             record[name] = _json(value) if isinstance(value, dict | list) else value
         record["hash"] = chain_hash(prev, record)
-        conn.execute(audit_table.insert().values(**record))
+        conn.execute(audit_table.insert(), record)  # parameters: the compiled form is cached
         return int(seq)
 
 

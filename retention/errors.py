@@ -10,6 +10,9 @@ EXIT_USAGE = 2
 EXIT_INVALID = 3
 EXIT_PARTIAL = 4
 EXIT_LOCKED = 5
+# The audit trail (or an export of it) failed verification, or a run could not write its
+# anchor: do not rely on the trail until the fault named is explained.
+EXIT_AUDIT = 6
 EXIT_UNAVAILABLE = 75
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -54,6 +57,14 @@ class ConfigError(RetentionError):
     """A setting or secret is missing or invalid; nothing was touched."""
 
     exit_code = EXIT_INVALID
+
+
+class AuditTrailInvalid(RetentionError):
+    """The audit trail failed verification: a record edited, missing, out of order or forged,
+    a run never closed, an anchor not matched, or an export file altered. The message names
+    the first sequence number at fault."""
+
+    exit_code = EXIT_AUDIT
 
 
 class DatabaseUnavailable(RetentionError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -157,34 +157,46 @@ def _batch_with_retries(engine: Engine, compiled: CompiledRule, last: tuple[Any,
                         batch_size: int, secrets: strategies.Secrets, audit: AuditWriter,
                         result: RuleResult) -> BatchResult | None:
     rule = compiled.rule
-    for attempt in range(RETRIES + 1):
+
+    def attempt() -> BatchResult | None:
+        with engine.begin() as conn:
+            batch = _batch(conn, compiled, last, batch_size, secrets)
+            if batch is not None and batch.changed:
+                testhooks.pause("changed")
+                audit.append(
+                    conn, "batch", rule_id=rule.id, category=rule.category,
+                    table_name=rule.table, action=compiled.root.action,
+                    cutoff=result.cutoff,
+                    counts={k: vars(c) for k, c in batch.counts.items()},
+                    key_hashes=key_hashes(secrets, rule.table, batch.keys),
+                )
+                testhooks.pause("audited")
+            return batch
+
+    return retrying(rule.id, attempt)
+
+
+T = TypeVar("T")
+
+
+def retrying(rule_id: str, attempt: Callable[[], T]) -> T:
+    """Run one batch's transaction; redo it whole when rows changed under it or the database
+    reports a deadlock, a lock-wait timeout or a dropped connection (the transaction is gone,
+    so the batch starts again on a fresh connection), with bounded backoff; then give up."""
+    for number in range(RETRIES + 1):
         try:
-            with engine.begin() as conn:
-                batch = _batch(conn, compiled, last, batch_size, secrets)
-                if batch is not None and batch.changed:
-                    testhooks.pause("changed")
-                    audit.append(
-                        conn, "batch", rule_id=rule.id, category=rule.category,
-                        table_name=rule.table, action=compiled.root.action,
-                        cutoff=result.cutoff,
-                        counts={k: vars(c) for k, c in batch.counts.items()},
-                        key_hashes=key_hashes(secrets, rule.table, batch.keys),
-                    )
-                    testhooks.pause("audited")
-                return batch
+            return attempt()
         except ConcurrentChange:
-            if attempt == RETRIES:
+            if number == RETRIES:
                 raise
-            time.sleep(0.05 * (attempt + 1))
+            time.sleep(0.05 * (number + 1))
         except DBAPIError as err:
-            # a deadlock, a lock-wait timeout or a dropped connection: the transaction is gone,
-            # so the whole batch is redone on a fresh connection, with bounded backoff
-            if not is_transient(err) or attempt == RETRIES:
+            if not is_transient(err) or number == RETRIES:
                 raise
-            log.warning("batch_retried", rule=rule.id, attempt=attempt + 1,
+            log.warning("batch_retried", rule=rule_id, attempt=number + 1,
                         error=error_label(err))
-            time.sleep(min(0.5 * 2 ** attempt, 8.0))
-    return None  # pragma: no cover - the loop returns or raises
+            time.sleep(min(0.5 * 2 ** number, 8.0))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _batch(conn: Connection, compiled: CompiledRule, last: tuple[Any, ...] | None,
@@ -198,7 +210,7 @@ def _batch(conn: Connection, compiled: CompiledRule, last: tuple[Any, ...] | Non
         return None
     width = len(root.key)
     batch = BatchResult(last=tuple(rows[-1][:width]))
-    batch.keys = _apply(conn, root, columns, rows, root.where, batch, secrets)
+    batch.keys = apply_rows(conn, root, columns, rows, root.where, batch, secrets)
     return batch
 
 
@@ -218,11 +230,12 @@ def _chunks(items: list[Any]) -> Iterator[list[Any]]:
         yield items[start:start + IN_CHUNK]
 
 
-def _apply(conn: Connection, node: Node, columns: list[sa.Column[Any]], rows: Sequence[Any],
-           recheck: sa.ColumnElement[bool] | None, batch: BatchResult,
-           secrets: strategies.Secrets) -> list[tuple[Any, ...]]:
+def apply_rows(conn: Connection, node: Node, columns: list[sa.Column[Any]],
+               rows: Sequence[Any], recheck: sa.ColumnElement[bool] | None, batch: BatchResult,
+               secrets: strategies.Secrets) -> list[tuple[Any, ...]]:
     """Children first, then this node's own action on `rows` (selected and locked in this
-    transaction). Returns the keys changed."""
+    transaction). Returns the keys changed. The body of a batch, for runs and for replays of
+    recorded erasures."""
     dialect = conn.dialect.name
     key_names = [c.name for c in node.key]
     keys = _values(columns, rows, key_names)
@@ -271,7 +284,7 @@ def _child(conn: Connection, node: Node, parent_values: list[tuple[Any, ...]],
         columns = node.fetch_columns()
         rows = conn.execute(statements.child_select(node, columns, match, dialect)).all()
         if rows:
-            _apply(conn, node, columns, rows, node.where, batch, secrets)
+            apply_rows(conn, node, columns, rows, node.where, batch, secrets)
 
 
 def _anonymise(conn: Connection, node: Node, columns: list[sa.Column[Any]],

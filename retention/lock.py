@@ -281,3 +281,31 @@ def sqlite_file(url: sa.URL) -> Path | None:
     if database in ("", ":memory:"):
         return None
     return Path(database).resolve()
+
+
+def current_holder(engine: Engine) -> LockInfo | None:
+    """Who holds the sweep lock now, when someone does and says who; never takes the lock
+    for longer than a test on SQLite (a shared flock, released at once)."""
+    backend = engine.dialect.name
+    if backend == "sqlite":
+        database = sqlite_file(engine.url)
+        path = f"{database}.retention-lock"
+        if database is None or not os.path.exists(path):
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:  # an exclusive holder: a sweep is running
+                return _read_file_holder(fd)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+    with engine.connect() as conn:
+        try:
+            return _read_holder(conn, _statements(conn), backend)
+        except ProgrammingError:  # no lock statements for this backend
+            return None
+        finally:
+            conn.rollback()
