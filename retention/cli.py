@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from rich.console import Console
 from sqlalchemy import exc as sa_exc
 
 from . import __version__, api, render
+from .cli_audit_report import audit_lookup, audit_replay, audit_report
+from .cli_audit_verify import audit_export, audit_verify, record_head
+from .cli_config import config_group
+from .cli_options import as_of as parse_as_of
+from .cli_options import (
+    database_option,
+    need_database,
+    policies_option,
+    policy_paths,
+    rule_option,
+    stdout_console,
+)
+from .cli_report import check, forecast_command, schedule_report
+from .cli_schedule import healthcheck, schedule
+from .config import config_option
 from .database import error_label
 from .durations import parse_duration
 from .errors import (
@@ -29,57 +42,12 @@ from .errors import (
     RetentionError,
 )
 from .logconfig import configure
-
-DEFAULT_POLICIES = "policies"
-
-database_option = click.option(
-    "--database", "-d", envvar="RETENTION_DATABASE_URL", metavar="URL",
-    help="SQLAlchemy URL of the shop database (env RETENTION_DATABASE_URL), e.g. "
-         "sqlite:///shop.db, postgresql://user@host/shop, mysql://user@host/shop.")
-policies_option = click.option(
-    "--policies", "-p", "policies", envvar="RETENTION_POLICIES", multiple=True, metavar="PATH",
-    help="Policy file or directory; repeatable (env RETENTION_POLICIES; default ./policies).")
-rule_option = click.option("--rule", "rules", multiple=True, metavar="ID",
-                           help="Only this rule; repeatable.")
-
-
-def _stdout() -> Console:
-    # Off a terminal (a pipe, a file, cron mail) tables keep their full width.
-    return Console() if sys.stdout.isatty() else Console(width=200)
-
-
-def _policies(values: tuple[str, ...]) -> list[str]:
-    if not values:
-        return [DEFAULT_POLICIES]
-    out: list[str] = []
-    for value in values:  # RETENTION_POLICIES may hold several paths separated by ':'
-        out.extend(p for p in value.split(os.pathsep) if p)
-    return out
-
-
-def _need_database(database: str | None) -> str:
-    if not database:
-        raise click.UsageError("no database given: use --database URL or set "
-                               "RETENTION_DATABASE_URL")
-    return database
-
-
-def _as_of(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO datetime",
-                                 param_hint="--as-of") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+from .metrics import export_run, metrics_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="retention")
+@config_option
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="auto",
               show_default=True, help="Log lines on stderr: JSON when not on a terminal.")
@@ -111,7 +79,7 @@ def validate(paths: tuple[str, ...], policies: tuple[str, ...], database: str | 
       retention validate policies/
       retention validate policies/orders.yaml --database sqlite:///shop.db
     """
-    policy = api.validate(list(paths) or _policies(policies), database)
+    policy = api.validate(list(paths) or policy_paths(policies), database)
     checked = " and the database schema" if database else ""
     click.echo(f"ok: {len(policy.rules)} rules in {len(policy.categories)} categories "
                f"from {len(policy.files)} file(s){checked}", err=True)
@@ -138,12 +106,12 @@ def plan(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...]
       retention plan --as-of 2027-01-01 --samples 5 --sql
       retention plan --format json > plan.json
     """
-    result = api.plan(_policies(policies), _need_database(database), as_of=_as_of(as_of),
+    result = api.plan(policy_paths(policies), need_database(database), as_of=parse_as_of(as_of),
                       rule_ids=list(rules) or None, samples=samples, with_sql=with_sql)
     if fmt == "json":
         click.echo(render.plan_json(result))
     else:
-        render.plan_table(result, _stdout())
+        render.plan_table(result, stdout_console())
     return EXIT_OK
 
 
@@ -179,11 +147,16 @@ def _duration_option(value: str | None, option: str) -> float | None:
               help="Refuse to run when the database clock differs from this host's by more.")
 @click.option("--sleep", "pause", type=click.FloatRange(0, 3600), default=0.0, metavar="SECONDS",
               help="Pause between batches, to spare the shop on a large first run.")
+@click.option("--anchor-file", type=click.File("a", encoding="utf-8", lazy=False),
+              metavar="PATH", help="Append the audit trail's head (seq, hash) to this file "
+              "after the run, for `retention audit verify --anchors`; keep it off this host.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
+@metrics_options
 def run(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
         batch_size: int | None, force: bool, max_runtime: str | None, stop_file: str | None,
-        clock_tolerance: str, pause: float, fmt: str) -> int:
+        clock_tolerance: str, pause: float, fmt: str, anchor_file: IO[str] | None,
+        metrics_textfile: str | None, pushgateway: str | None) -> int:
     """Purge or anonymise every due row, in batches, recording each in the audit trail.
 
     Needs RETENTION_SECRET (at least 32 bytes) for pseudonyms and audit key hashes. One run at a
@@ -202,16 +175,20 @@ def run(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
     tolerance = _duration_option(clock_tolerance, "--clock-tolerance")
     stop = api.StopFlag(deadline=None if budget is None else time.monotonic() + budget,
                         stop_file=Path(stop_file) if stop_file else None)
-    result = _run_with_progress(_policies(policies), _need_database(database),
+    result = _run_with_progress(policy_paths(policies), need_database(database),
                                 list(rules) or None, batch_size, stop, force, pause,
                                 tolerance if tolerance is not None else 300.0)
     if fmt == "json":
         click.echo(render.run_json(result))
     else:
-        render.run_table(result, _stdout())
+        render.run_table(result, stdout_console())
     if result.status == "stopped":
         click.echo(f"stopped at {result.stop_reason}; the next run continues from there",
                    err=True)
+    # metrics first: an anchor file that cannot be written (exit 6) must not cost them
+    export_run(result, need_database(database), textfile=metrics_textfile,
+               pushgateway=pushgateway)
+    record_head(result, anchor_file)
     return result.exit_code
 
 
@@ -263,11 +240,16 @@ def _stop_on_signals(stop: api.StopFlag) -> Iterator[None]:
 
 @cli.group()
 def audit() -> None:
-    """Read the audit trail.
+    """Read, verify, export and report the audit trail; replay erasures after a restore.
 
     \b
     Examples:
       retention audit show --database sqlite:///shop.db
+      retention audit verify --anchors /var/lib/retention/anchors.jsonl
+      retention audit export --since 2026-01-01 --format jsonl -o trail-2026.jsonl
+      retention audit report --since 2026-11-01 --format html -o november.html
+      retention audit lookup --table sales_order --key 1042
+      retention audit replay --since 2026-11-01 --from-export trail.jsonl --dry-run
     """
 
 
@@ -284,7 +266,7 @@ def audit_show(run_id: str | None, database: str | None, fmt: str) -> int:
       retention audit show --database sqlite:///shop.db
       retention audit show 5f0c...-... --format json
     """
-    summary = api.audit_show(_need_database(database), run_id)
+    summary = api.audit_show(need_database(database), run_id)
     if summary is None:
         click.echo("no runs recorded" + (f" with id {run_id}" if run_id else ""), err=True)
         return EXIT_USAGE if run_id else EXIT_OK
@@ -293,7 +275,7 @@ def audit_show(run_id: str | None, database: str | None, fmt: str) -> int:
 
         click.echo(json.dumps(asdict(summary), indent=2))
     else:
-        render.audit_summary(summary, _stdout())
+        render.audit_summary(summary, stdout_console())
     return EXIT_OK
 
 
@@ -337,7 +319,21 @@ def demo(path: str, customers: int, seed: int, policies: tuple[str, ...]) -> int
     from .demo import run_demo
 
     return int(run_demo(Path(path), customers=customers, seed=seed,
-                    policies=list(policies) or None, console=_stdout()))
+                    policies=list(policies) or None, console=stdout_console()))
+
+
+# Commands defined in their own modules.
+audit.add_command(audit_verify)
+audit.add_command(audit_export)
+audit.add_command(audit_report)
+audit.add_command(audit_lookup)
+audit.add_command(audit_replay)
+cli.add_command(check)
+cli.add_command(schedule_report)
+cli.add_command(forecast_command)
+cli.add_command(schedule)
+cli.add_command(healthcheck)
+cli.add_command(config_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import structlog
 
 from retention.database import create_engine
 
@@ -204,3 +205,28 @@ def make_visits(db: Database, *, old: int, recent: int = 0,
     db.insert(visits, [{"id": old + i, "created_at": now - timedelta(days=1)}
                        for i in range(1, recent + 1)])
     return visits
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No RETENTION_* setting from the caller's environment (the test database URLs aside);
+    logging reset afterwards (the CLI bound its logger to the test's captured stderr)."""
+    for name in list(os.environ):
+        if name.startswith("RETENTION_") and not name.startswith("RETENTION_TEST_"):
+            monkeypatch.delenv(name)
+    yield
+    structlog.reset_defaults()
+
+
+def run_cli(*args: str) -> int:
+    """Run the command line in this process and return its exit status."""
+    from retention.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    code = exit_info.value.code
+    assert isinstance(code, int)
+    return code

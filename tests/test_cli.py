@@ -18,6 +18,7 @@ from retention.cli import cli, main
 from retention.errors import PolicyError
 from retention.model import json_schema
 from tests.conftest import CATEGORY_YAML
+from tests.conftest import run_cli as retention
 
 POLICY = CATEGORY_YAML + """
 rules:
@@ -46,15 +47,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     yield
     structlog.reset_defaults()  # the CLI bound its logger to this test's captured stderr
-
-
-def retention(*args: str) -> int:
-    """Run the command line and return its exit status."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    code = exit_info.value.code
-    assert isinstance(code, int)
-    return code
 
 
 @pytest.fixture
