@@ -8,7 +8,7 @@ this module: a cycle would break whichever of the two is imported first.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -18,6 +18,7 @@ from click.core import ParameterSource
 
 from . import audit_api
 from .audit_export import FORMATS, AnchorNotWritten, append_anchor, read_anchors
+from .audit_report import parse_moment
 from .cli_options import database_option, need_database
 from .errors import EXIT_OK, AuditTrailInvalid
 from .sweep import RunResult
@@ -134,13 +135,4 @@ def audit_export(database: str | None, since: str, until: str | None, fmt: str,
 def _moment(value: str, option: str, *, next_day: bool = False) -> datetime:
     """A day (its start, or with `next_day` the next day's start, so that an --until day is
     included) or an ISO datetime, UTC unless it names a zone."""
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if next_day else moment
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO datetime",
-                                 param_hint=option) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return parse_moment(value, option, end_of_day=next_day)

@@ -79,11 +79,14 @@ def _check(check_value: Callable[[], object], option: str) -> None:
               help="A run refuses to start when the database clock differs by more.")
 @click.option("--sleep", "pause", type=click.FloatRange(0, 3600), default=0.0,
               metavar="SECONDS", help="Pause between batches, to spare the shop.")
+@click.option("--anchor-file", type=click.Path(dir_okay=False, writable=True), metavar="PATH",
+              help="After each run, append the audit trail's head (seq, hash) to this file "
+                   "(JSON lines); `retention audit verify --anchors PATH` checks against it.")
 def schedule(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
              cron: str, timezone: str, misfire_grace_time: str, run_now: bool,
              heartbeat_file: str, metrics_port: int | None, batch_size: int | None,
              max_runtime: str | None, stop_file: str | None, clock_tolerance: str,
-             pause: float) -> int:
+             pause: float, anchor_file: str | None) -> int:
     """Run the sweep on a schedule, in the foreground, until SIGTERM or SIGINT.
 
     Meant as a container's main process. Each run is `retention run` with these options; one
@@ -107,7 +110,8 @@ def schedule(policies: tuple[str, ...], database: str | None, rules: tuple[str, 
         rule_ids=list(rules) or None, batch_size=batch_size, pause=pause,
         clock_tolerance=tolerance if tolerance is not None else 300.0,
         max_runtime=_seconds(max_runtime, "--max-runtime"),
-        stop_file=Path(stop_file) if stop_file else None)
+        stop_file=Path(stop_file) if stop_file else None,
+        anchor_file=Path(anchor_file) if anchor_file else None)
     api.validate(sweep.policies)  # a broken policy fails now, not at 03:00
     load_secrets()
     # APScheduler logs through the standard library; its events are logged here instead

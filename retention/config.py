@@ -45,7 +45,8 @@ META_KEY = "retention.config"
 # environment would silently lift the caps of every night's run.
 NO_ENVVAR = frozenset({"force", "version", "help"})
 # Keys of the file that hold paths: relative ones are read from the file's directory.
-PATH_KEYS = frozenset({"policies", "heartbeat_file", "stop_file", "metrics_textfile"})
+PATH_KEYS = frozenset({"policies", "heartbeat_file", "stop_file", "metrics_textfile",
+                       "anchor_file"})
 # Top-level keys that every command having an option of that name takes.
 SHARED_KEYS = ("database", "policies", "heartbeat_file")
 SECRET_HINTS = {
@@ -109,6 +110,7 @@ class _SweepSettings(_Section):
     stop_file: str | None = None
     clock_tolerance: FixedDuration | None = None
     sleep: float | None = Field(None, ge=0, le=3600)
+    anchor_file: str | None = None
 
 
 class RunSettings(_SweepSettings):

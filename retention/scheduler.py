@@ -39,6 +39,7 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import api, health
+from .audit_export import append_anchor
 from .database import error_label
 from .errors import EXIT_OK, EXIT_SIGINT, RetentionError
 from .lock import LockHeld
@@ -141,6 +142,7 @@ class SweepOptions:
     clock_tolerance: float = 300.0
     max_runtime: float | None = None  # seconds, counted from each run's start
     stop_file: Path | None = None
+    anchor_file: Path | None = None  # each run's audit head is appended here
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,7 @@ class Scheduler:
                                batch_size=options.batch_size, stop=stop, pause=options.pause,
                                clock_tolerance=options.clock_tolerance)
             outcome = result.status
+            self._anchor(result)
         except LockHeld as err:
             outcome = "skipped"
             log.warning("run_skipped", reason=str(err))
@@ -240,6 +243,24 @@ class Scheduler:
                 self._current = None
                 self._idle.set()
         return outcome
+
+    def _anchor(self, result: api.RunResult) -> None:
+        """Log the run's audit head and append it to the anchor file; a file that cannot be
+        written is logged (the run is recorded all the same) and never stops the schedule."""
+        if result.head is None:
+            return
+        seq, head = result.head
+        path = self.sweep_options.anchor_file
+        if path is not None:
+            try:
+                with open(path, "a", encoding="utf-8") as file:
+                    append_anchor(file, seq, head, result.run_id)
+            except OSError as err:
+                log.error("anchor_failed", anchor_file=str(path), error=err.strerror,
+                          seq=seq, hash=head)
+                return
+        log.info("audit_head", seq=seq, hash=head, run_id=result.run_id,
+                 anchor_file=None if path is None else str(path))
 
     def next_run(self) -> str | None:
         job = self.apscheduler.get_job(SWEEP_JOB)

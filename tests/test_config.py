@@ -209,8 +209,8 @@ def test_a_config_file_with_a_database_password_is_refused(
 
 @pytest.mark.parametrize(("text", "line"), [
     ("run:\n  batch_size: 10\n  batch_sise: 20\n",
-     "retention.yaml:3:3: run.batch_sise: unknown key (known here: batch_size, clock_tolerance, "
-     "format, max_runtime, metrics_textfile, pushgateway, sleep, stop_file)"),
+     "retention.yaml:3:3: run.batch_sise: unknown key (known here: anchor_file, batch_size, "
+     "clock_tolerance, format, max_runtime, metrics_textfile, pushgateway, sleep, stop_file)"),
     ("databse: sqlite:///x.db\n",
      "retention.yaml:1:1: databse: unknown key (known here: database, healthcheck, "
      "heartbeat_file, log_format, plan, policies, run, schedule)"),

@@ -10,14 +10,13 @@ when a server is configured, as in CI, rather than collected and skipped elsewhe
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import BACKENDS, Database
-from tests.test_crash_recovery import ROWS, _changed, _recorded, _run, _tables
+from tests.test_crash_recovery import ROWS, _changed, _recorded, _run, paused_run
 
 SERVERS = [b for b in BACKENDS if b != "sqlite"]
 
@@ -51,20 +50,6 @@ def _kill(db: Database, session: int) -> None:
             conn.execute(sa.text(f"KILL {int(session)}"))
 
 
-def _paused_run(db: Database, write_policy, tmp_path: Path, stage: str, batch: int):  # type: ignore[no-untyped-def]
-    from tests.test_crash_recovery import POLICY
-
-    _tables(db)
-    policies = write_policy(POLICY)
-    marker = tmp_path / "inside-batch"
-    process = _run(db, policies, RETENTION_TEST_PAUSE=f"{stage}:{batch}:{marker}")
-    deadline = time.monotonic() + 60
-    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert marker.exists(), process.communicate(timeout=5)[1]
-    return process, marker, policies
-
-
 if SERVERS:
 
     @pytest.mark.parametrize("db", SERVERS, indirect=True)
@@ -72,7 +57,7 @@ if SERVERS:
     def test_a_batch_whose_session_is_killed_is_redone_and_recorded_once(
             db: Database, write_policy, tmp_path: Path, stage: str,  # type: ignore[no-untyped-def]
             batch: int) -> None:
-        process, marker, _policies = _paused_run(db, write_policy, tmp_path, stage, batch)
+        process, marker, _policies = paused_run(db, write_policy, tmp_path, stage, batch)
         _kill(db, _batch_session(db))
         marker.unlink()  # let the run go on, on its dead connection
         out, err = process.communicate(timeout=120)
@@ -89,7 +74,7 @@ if SERVERS:
     @pytest.mark.parametrize("db", SERVERS, indirect=True)
     def test_a_run_whose_lock_session_is_killed_stops_and_the_next_run_closes_it(
             db: Database, write_policy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-        process, marker, policies = _paused_run(db, write_policy, tmp_path, "changed", 2)
+        process, marker, policies = paused_run(db, write_policy, tmp_path, "changed", 2)
         _kill(db, _lock_session(db))
         marker.unlink()
         out, err = process.communicate(timeout=120)

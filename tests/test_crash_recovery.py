@@ -85,6 +85,21 @@ def _run(db: Database, policies: Path, **env: str) -> subprocess.Popen[str]:
         env={**os.environ, "RETENTION_SECRET": SECRET, **env})
 
 
+def paused_run(db: Database, write_policy, tmp_path: Path, stage: str,  # type: ignore[no-untyped-def]
+               batch: int) -> tuple[subprocess.Popen[str], Path, Path]:
+    """A `retention run` over fresh tables, held inside its `batch`-th batch at `stage`
+    (retention/testhooks.py) until the marker file it wrote is removed."""
+    _tables(db)
+    policies = write_policy(POLICY)
+    marker = tmp_path / "inside-batch"
+    process = _run(db, policies, RETENTION_TEST_PAUSE=f"{stage}:{batch}:{marker}")
+    deadline = time.monotonic() + 60
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert marker.exists(), process.communicate(timeout=5)[1]
+    return process, marker, policies
+
+
 @pytest.mark.parametrize(("stage", "batch"), [
     ("changed", 2),   # people anonymised in the open transaction, no audit record yet
     ("audited", 3),   # record written, transaction not committed
@@ -94,14 +109,7 @@ def _run(db: Database, policies: Path, **env: str) -> subprocess.Popen[str]:
 def test_sigkill_inside_a_batch_leaves_changes_and_records_matched(
         db: Database, write_policy, tmp_path: Path, stage: str,  # type: ignore[no-untyped-def]
         batch: int) -> None:
-    _tables(db)
-    policies = write_policy(POLICY)
-    marker = tmp_path / "inside-batch"
-    process = _run(db, policies, RETENTION_TEST_PAUSE=f"{stage}:{batch}:{marker}")
-    deadline = time.monotonic() + 60
-    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert marker.exists(), process.communicate(timeout=5)[1]
+    process, _marker, policies = paused_run(db, write_policy, tmp_path, stage, batch)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
     assert process.returncode == -signal.SIGKILL

@@ -263,11 +263,14 @@ def _schedule(args: list[str], cwd: Path) -> subprocess.Popen[str]:
 def test_sigterm_during_a_run_stops_after_the_batch_and_exits_0(
         db: Database, write_policy: WritePolicy, tmp_path: Path) -> None:
     """`schedule --run-now` is mid-run when SIGTERM comes: the current batch commits, the run
-    is recorded as stopped by SIGTERM, the scheduler exits 0 and every log line is JSON."""
+    is recorded as stopped by SIGTERM, its audit head is appended to the anchor file, the
+    scheduler exits 0 and every log line is JSON."""
     make_visits(db, old=ROWS)
     heartbeat = tmp_path / "heartbeat"
+    anchors = tmp_path / "anchors.jsonl"
     process = _schedule(["--run-now", "-p", str(write_policy(VISITS_POLICY)), "-d", db.url,
-                         "--batch-size", "1", "--heartbeat-file", str(heartbeat)], tmp_path)
+                         "--batch-size", "1", "--heartbeat-file", str(heartbeat),
+                         "--anchor-file", str(anchors)], tmp_path)
     deadline = time.monotonic() + 60
     while _batches(db) < 3 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -286,8 +289,13 @@ def test_sigterm_during_a_run_stops_after_the_batch_and_exits_0(
     events = [json.loads(line)["event"] for line in err.splitlines()]
     assert events[0] == "scheduler_started"
     assert events[-1] == "scheduler_stopped"
-    assert {"stop_requested", "run_finished", "job_executed"} <= set(events)
+    assert {"stop_requested", "run_finished", "job_executed", "audit_head"} <= set(events)
     assert heartbeat.exists()
+    with db.engine.connect() as conn:
+        seq, head = conn.execute(sa.text(
+            "SELECT seq, hash FROM retention_audit ORDER BY seq DESC LIMIT 1")).one()
+    [anchor] = [json.loads(line) for line in anchors.read_text().splitlines()]
+    assert (anchor["seq"], anchor["hash"]) == (seq, head)
 
 
 def test_sigterm_while_waiting_for_the_next_run_exits_0_at_once(
