@@ -55,25 +55,18 @@ def append_anchor(file: IO[str], seq: int, hash_: str, run_id: str) -> None:
 def read_anchors(path: str | Path) -> list[Anchor]:
     """Every anchor of an anchor file; a line that is not one is a fault of the file."""
     anchors: list[Anchor] = []
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                data = {}
-            seq, hash_ = data.get("seq"), data.get("hash")
-            if not (isinstance(seq, int) and not isinstance(seq, bool) and seq >= 1
-                    and isinstance(hash_, str) and _HEX64.fullmatch(hash_)):
-                raise AuditTrailInvalid(f"{path}:{number}: not an anchor (expected JSON with "
-                                        "an integer seq and a 64-digit hex hash)")
-            run_id, recorded_at = data.get("run_id"), data.get("recorded_at")
-            anchors.append(Anchor(seq, hash_, run_id if isinstance(run_id, str) else None,
-                                  recorded_at if isinstance(recorded_at, str) else None,
-                                  str(path), number))
+    for number, data in _json_lines(path):
+        if not isinstance(data, dict):
+            data = {}
+        seq, hash_ = data.get("seq"), data.get("hash")
+        if not (isinstance(seq, int) and not isinstance(seq, bool) and seq >= 1
+                and isinstance(hash_, str) and _HEX64.fullmatch(hash_)):
+            raise AuditTrailInvalid(f"{path}:{number}: not an anchor (expected JSON with "
+                                    "an integer seq and a 64-digit hex hash)")
+        run_id, recorded_at = data.get("run_id"), data.get("recorded_at")
+        anchors.append(Anchor(seq, hash_, run_id if isinstance(run_id, str) else None,
+                              recorded_at if isinstance(recorded_at, str) else None,
+                              str(path), number))
     return anchors
 
 
@@ -143,17 +136,24 @@ def read_export(path: Path) -> Iterator[dict[str, Any]]:
         yield from _read_jsonl(path)
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def _json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) of each non-blank line; None where a line is not JSON."""
     with open(path, encoding="utf-8") as file:
         for number, line in enumerate(file, 1):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                yield number, json.loads(line)
             except ValueError:
-                raise AuditTrailInvalid(f"{path}:{number}: not a JSON record: the file was "
-                                        "changed or cut") from None
-            yield _checked(data, f"{path}:{number}")
+                yield number, None
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    for number, data in _json_lines(path):
+        if data is None:
+            raise AuditTrailInvalid(f"{path}:{number}: not a JSON record: the file was "
+                                    "changed or cut")
+        yield _checked(data, f"{path}:{number}")
 
 
 def _read_csv(path: Path) -> Iterator[dict[str, Any]]:

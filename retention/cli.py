@@ -26,13 +26,13 @@ from .cli_options import (
     policies_option,
     policy_paths,
     rule_option,
+    seconds,
     stdout_console,
 )
 from .cli_report import check, forecast_command, schedule_report
 from .cli_schedule import healthcheck, schedule
 from .config import config_option
 from .database import error_label
-from .durations import parse_duration
 from .errors import (
     EXIT_BUG,
     EXIT_OK,
@@ -115,19 +115,6 @@ def plan(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...]
     return EXIT_OK
 
 
-def _duration_option(value: str | None, option: str) -> float | None:
-    """Seconds of a fixed-length period ('2 hours', 'PT30M')."""
-    if value is None:
-        return None
-    try:
-        period = parse_duration(value)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint=option) from None
-    if period.years or period.months:
-        raise click.BadParameter("give it in days, hours or minutes", param_hint=option)
-    return float(period.days * 86400 + period.hours * 3600 + period.minutes * 60)
-
-
 @cli.command()
 @policies_option
 @database_option
@@ -171,8 +158,8 @@ def run(policies: tuple[str, ...], database: str | None, rules: tuple[str, ...],
       retention run --max-runtime '2 hours' --sleep 0.5
       retention run --force    # once, after checking a capped rule's plan
     """
-    budget = _duration_option(max_runtime, "--max-runtime")
-    tolerance = _duration_option(clock_tolerance, "--clock-tolerance")
+    budget = seconds(max_runtime, "--max-runtime")
+    tolerance = seconds(clock_tolerance, "--clock-tolerance")
     stop = api.StopFlag(deadline=None if budget is None else time.monotonic() + budget,
                         stop_file=Path(stop_file) if stop_file else None)
     result = _run_with_progress(policy_paths(policies), need_database(database),

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from .durations import fixed_seconds
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_POLICIES = "policies"
@@ -58,3 +60,14 @@ def as_of(value: str | None, option: str = "--as-of") -> datetime | None:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO datetime",
                                  param_hint=option) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def seconds(value: str | None, option: str) -> float | None:
+    """Seconds of a fixed-length period given to an option ('90s', '5m', '2 hours', 'PT30M');
+    a usage error naming the option otherwise."""
+    if value is None:
+        return None
+    try:
+        return fixed_seconds(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint=option) from None

@@ -21,8 +21,8 @@ from .cli_options import (
     policies_option,
     policy_paths,
     rule_option,
+    seconds,
 )
-from .config import fixed_seconds
 from .errors import ConfigError
 from .health import DEFAULT_HEARTBEAT, check, touch
 from .metrics import RunMetrics, seed_last_success
@@ -34,15 +34,6 @@ heartbeat_option: Callable[[F], F] = click.option(
     default=DEFAULT_HEARTBEAT, show_default=True, metavar="PATH",
     help="File the scheduler touches every minute and after each run (env "
          "RETENTION_HEARTBEAT_FILE).")
-
-
-def _seconds(value: str | None, option: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return fixed_seconds(value)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint=option) from None
 
 
 def _check(check_value: Callable[[], object], option: str) -> None:
@@ -103,13 +94,13 @@ def schedule(policies: tuple[str, ...], database: str | None, rules: tuple[str, 
     """
     _check(lambda: zone_info(timezone), "--timezone")
     _check(lambda: cron_trigger(cron, timezone), "--cron")
-    grace = _seconds(misfire_grace_time, "--misfire-grace-time")
-    tolerance = _seconds(clock_tolerance, "--clock-tolerance")
+    grace = seconds(misfire_grace_time, "--misfire-grace-time")
+    tolerance = seconds(clock_tolerance, "--clock-tolerance")
     sweep = SweepOptions(
         policies=policy_paths(policies), database=need_database(database),
         rule_ids=list(rules) or None, batch_size=batch_size, pause=pause,
         clock_tolerance=tolerance if tolerance is not None else 300.0,
-        max_runtime=_seconds(max_runtime, "--max-runtime"),
+        max_runtime=seconds(max_runtime, "--max-runtime"),
         stop_file=Path(stop_file) if stop_file else None,
         anchor_file=Path(anchor_file) if anchor_file else None)
     api.validate(sweep.policies)  # a broken policy fails now, not at 03:00
@@ -162,8 +153,8 @@ def healthcheck(heartbeat_file: str, no_heartbeat: bool, max_stale: str, max_age
       retention healthcheck --max-stale 3m --max-age 36h --database "$URL"
       retention healthcheck --no-heartbeat --max-age 36h    # cron or CronJob deployments
     """
-    stale = _seconds(max_stale, "--max-stale")
-    age = _seconds(max_age, "--max-age")
+    stale = seconds(max_stale, "--max-stale")
+    age = seconds(max_age, "--max-age")
     if no_heartbeat and age is None:
         raise click.UsageError("nothing to check: --no-heartbeat needs --max-age")
     result = check(heartbeat=None if no_heartbeat else Path(heartbeat_file),

@@ -10,7 +10,6 @@ no key at all.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from .durations import parse_duration
+from .durations import fixed_seconds
 from .errors import ConfigError, Issue
 from .yamlsource import Source, YamlIssues, load_source
 
@@ -55,23 +54,6 @@ SECRET_HINTS = {
     "password": "passwords are never read from the config file: put the database URL in "
                 "RETENTION_DATABASE_URL or RETENTION_DATABASE_URL_FILE",
 }
-
-_SHORT = re.compile(r"^\s*(\d{1,9})\s*(s|sec|secs|seconds?|m)\s*$", re.IGNORECASE)
-
-
-def fixed_seconds(text: str) -> float:
-    """Seconds of a fixed-length period: '90s', '5m', '5 minutes', '36h', '2 days', 'PT30M'.
-
-    Raises ValueError: months and years have no fixed length."""
-    short = _SHORT.match(text)
-    if short:
-        unit = short.group(2).lower()
-        return float(int(short.group(1)) * (60 if unit == "m" else 1))
-    period = parse_duration(text)
-    if period.years or period.months:
-        raise ValueError(f"{text!r}: give it in days, hours, minutes or seconds")
-    return float(period.days * 86400 + period.hours * 3600 + period.minutes * 60)
-
 
 def _duration(text: str) -> str:
     fixed_seconds(text)

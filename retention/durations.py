@@ -172,3 +172,20 @@ def parse_month_day(text: str) -> tuple[int, int]:
         else:
             return month, day
     raise ValueError(f"{text!r} is not a month-day like '01-01' or '07-01'")
+
+
+_SHORT = re.compile(r"^\s*(\d{1,9})\s*(s|sec|secs|seconds?|m)\s*$", re.IGNORECASE)
+
+
+def fixed_seconds(text: str) -> float:
+    """Seconds of a fixed-length period: '90s', '5m', '5 minutes', '36h', '2 days', 'PT30M'.
+
+    Raises ValueError: months and years have no fixed length."""
+    short = _SHORT.match(text)
+    if short:
+        unit = short.group(2).lower()
+        return float(int(short.group(1)) * (60 if unit == "m" else 1))
+    period = parse_duration(text)
+    if period.years or period.months:
+        raise ValueError(f"{text!r}: give it in days, hours, minutes or seconds")
+    return float(period.days * 86400 + period.hours * 3600 + period.minutes * 60)

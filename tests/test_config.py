@@ -4,7 +4,6 @@ secrets kept out of the file and out of every output."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import textwrap
 from collections.abc import Callable, Iterator
@@ -14,7 +13,6 @@ from typing import Any
 import click
 import pytest
 import sqlalchemy as sa
-import structlog
 
 from retention.cli import cli
 from retention.config import NO_ENVVAR, SECTIONS, option_key, read_config
@@ -27,15 +25,10 @@ PASSWORD = "hunter2-Secret"
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No RETENTION_* setting from the caller's environment (the test servers' URLs aside),
-    and the working directory is the test's own: no retention.yaml found by accident."""
-    for name in list(os.environ):
-        if name.startswith("RETENTION_") and not name.startswith("RETENTION_TEST_"):
-            monkeypatch.delenv(name)
+def clean_environment(cli_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The shared clean environment, and the test's own working directory: no retention.yaml
+    found by accident."""
     monkeypatch.chdir(tmp_path)
-    yield
-    structlog.reset_defaults()
 
 
 def write(path: Path, text: str) -> Path:

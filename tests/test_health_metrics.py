@@ -7,7 +7,7 @@ import os
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
-import structlog
 from freezegun import freeze_time
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -32,13 +31,10 @@ LABELS = {"category", "action", "table", "rule", "status"}
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("RETENTION_") and not name.startswith("RETENTION_TEST_"):
-            monkeypatch.delenv(name)
+def clean_environment(cli_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The shared clean environment, and the test's own working directory: no retention.yaml
+    found by accident."""
     monkeypatch.chdir(tmp_path)
-    yield
-    structlog.reset_defaults()
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -37,6 +37,7 @@ from retention.scheduler import (
     cron_trigger,
 )
 from tests.conftest import SECRET, VISITS_POLICY, Database, make_visits
+from tests.test_stop_signals import _batches
 
 WritePolicy = Callable[[str], Path]
 
@@ -241,14 +242,6 @@ def test_a_run_that_finds_the_lock_taken_is_skipped_not_crashed(
 
 
 # --------------------------------------------------------------------------- the real process
-
-
-def _batches(db: Database) -> int:
-    with db.engine.connect() as conn:
-        if not sa.inspect(conn).has_table("retention_audit"):
-            return 0
-        return int(conn.execute(sa.text(
-            "SELECT COUNT(*) FROM retention_audit WHERE kind = 'batch'")).scalar_one())
 
 
 def _schedule(args: list[str], cwd: Path) -> subprocess.Popen[str]:
